@@ -1,0 +1,142 @@
+"""Checkpoints: safetensors weights + JSON config + package version. Loading never unpickles."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Dict, Optional, Tuple, Union
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from . import __version__
+from .config import Config
+from .device import pick_device
+from .errors import ByeGlassesError, CheckpointError
+from .networks import Generator
+
+FORMAT = "byeglasses-checkpoint-1"
+DEFAULT_WEIGHTS = Path(__file__).resolve().parent / "weights" / "default.safetensors"
+PathLike = Union[str, os.PathLike]
+
+
+def atomic_write(path: PathLike, write) -> None:
+    """Call write(tmp_path) then move the finished file onto `path`: whole or not at all."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        write(tmp)
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def save_checkpoint(path: PathLike, config: Config, generator: torch.nn.Module,
+                    dtype: Optional[torch.dtype] = None, extra_tensors: Optional[Dict[str, torch.Tensor]] = None,
+                    extra_meta: Optional[dict] = None, **modules: torch.nn.Module) -> None:
+    """Write `generator` (and any other named modules, e.g. disc_global=...) to one safetensors
+    file whose metadata holds the config and version, plus a readable `<path>.json` beside it."""
+    tensors = {}
+    for name, module in {"generator": generator, **modules}.items():
+        module = getattr(module, "module", module)  # unwrap DistributedDataParallel
+        for key, value in module.state_dict().items():
+            value = value.detach().to("cpu")
+            if dtype is not None and value.is_floating_point():
+                value = value.to(dtype)
+            tensors[f"{name}.{key}"] = value.contiguous().clone()
+    for key, value in (extra_tensors or {}).items():
+        tensors[key] = value.detach().to("cpu").contiguous().clone()
+    meta = {"format": FORMAT, "byeglasses_version": __version__, "config": config.to_dict(),
+            **(extra_meta or {})}
+    metadata = {"format": FORMAT, "byeglasses_version": __version__, "meta": json.dumps(meta)}
+    atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata=metadata))
+    atomic_write(f"{path}.json", lambda tmp: Path(tmp).write_text(json.dumps(meta, indent=2, sort_keys=True)))
+
+
+def read_checkpoint(path: PathLike) -> Tuple[Dict[str, torch.Tensor], dict]:
+    """(tensors on CPU, metadata dict with 'config'), or CheckpointError naming the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such checkpoint file")
+    try:
+        from safetensors import safe_open
+
+        with safe_open(str(path), framework="pt") as f:
+            header = f.metadata() or {}
+        tensors = load_file(str(path), device="cpu")
+    except (SafetensorError, OSError, ValueError, RuntimeError) as e:
+        raise CheckpointError(f"{path}: not a readable safetensors file ({e})") from None
+    if header.get("format") != FORMAT or "meta" not in header:
+        raise CheckpointError(f"{path}: not a byeglasses checkpoint (no '{FORMAT}' metadata)")
+    return tensors, json.loads(header["meta"])
+
+
+def load_module(module: torch.nn.Module, tensors: Dict[str, torch.Tensor], prefix: str, path: PathLike) -> None:
+    """Load `prefix.*` tensors into `module`, failing with the mismatched keys and shapes."""
+    own = module.state_dict()
+    given = {k[len(prefix) + 1:]: v for k, v in tensors.items() if k.startswith(prefix + ".")}
+    missing = sorted(set(own) - set(given))
+    unexpected = sorted(set(given) - set(own))
+    shapes = [f"{k}: checkpoint {tuple(given[k].shape)} vs model {tuple(own[k].shape)}"
+              for k in sorted(set(own) & set(given)) if given[k].shape != own[k].shape]
+    if missing or unexpected or shapes:
+        lines = [f"{path}: the {prefix} weights do not fit the configuration"]
+        for title, items in (("missing keys", missing), ("unexpected keys", unexpected), ("shape mismatches", shapes)):
+            if items:
+                shown = ", ".join(items[:8]) + (f", ... ({len(items)} in all)" if len(items) > 8 else "")
+                lines.append(f"  {title}: {shown}")
+        raise CheckpointError("\n".join(lines))
+    module.load_state_dict({k: v.to(own[k].dtype) for k, v in given.items()})
+
+
+def load_generator(path: Optional[PathLike] = None, device=None, config: Optional[Config] = None
+                   ) -> Tuple[Generator, Config]:
+    """The generator of a checkpoint (default: the model shipped in the package), in eval mode,
+    float32, on `device` (default: CUDA, else MPS, else CPU). `config` overrides the stored one."""
+    if path is None:
+        path = DEFAULT_WEIGHTS
+        if not path.is_file():
+            raise CheckpointError(
+                f"no default model is shipped in this installation ({path} is missing); "
+                "pass a checkpoint with --checkpoint / GlassesRemover(checkpoint=...)")
+    tensors, meta = read_checkpoint(path)
+    try:
+        config = config or Config.from_dict(meta["config"])
+    except (ByeGlassesError, TypeError, KeyError) as e:
+        raise CheckpointError(f"{path}: its stored config is invalid ({e})") from None
+    generator = Generator(config.model)
+    load_module(generator, tensors, "generator", path)
+    return generator.to(pick_device(device)).eval(), config
+
+
+def optimizer_to_tensors(optimizer: torch.optim.Optimizer, prefix: str) -> Tuple[Dict[str, torch.Tensor], dict]:
+    """Flatten an optimizer's state into tensors + a JSON-able structure (no pickling)."""
+    state = optimizer.state_dict()
+    tensors, structure = {}, {"param_groups": state["param_groups"], "state": {}}
+    for pid, pstate in state["state"].items():
+        entry = {}
+        for key, value in pstate.items():
+            if torch.is_tensor(value):
+                tensors[f"{prefix}.{pid}.{key}"] = value
+                entry[key] = {"tensor": f"{prefix}.{pid}.{key}"}
+            else:
+                entry[key] = value
+        structure["state"][str(pid)] = entry
+    return tensors, structure
+
+
+def optimizer_from_tensors(optimizer: torch.optim.Optimizer, tensors: Dict[str, torch.Tensor], structure: dict):
+    state = {}
+    for pid, entry in structure["state"].items():
+        state[int(pid)] = {k: tensors[v["tensor"]] if isinstance(v, dict) and "tensor" in v else v
+                           for k, v in entry.items()}
+    optimizer.load_state_dict({"state": state, "param_groups": structure["param_groups"]})

@@ -1,0 +1,55 @@
+"""Command line: `byeglasses SUBCOMMAND ...`. Thin: each subcommand lives in its own module,
+which defines `configure_parser(parser)` and `run(args) -> int` (the exit code)."""
+
+import argparse
+import importlib
+import sys
+
+from . import __version__
+from .errors import ByeGlassesError
+
+# subcommand -> (module, one-line help). Modules are imported only when their command runs.
+COMMANDS = {
+    "demo": ("byeglasses.remove_cli", "remove glasses drawn onto scikit-image's astronaut; writes a side-by-side PNG"),
+    "remove": ("byeglasses.remove_cli", "remove glasses from photos (files, folders or globs)"),
+    "synth": ("byeglasses.synth.cli", "synthesize training pairs: glasses drawn onto glasses-free faces"),
+    "train": ("byeglasses.train", "train ByeGlassesGAN with glasses synthesized on the fly"),
+    "eval": ("byeglasses.evaluate", "benchmark a checkpoint and the baselines on a fixed synthesized set"),
+    "train-identity": ("byeglasses.identity.train", "train the paper's ResNet-34 + ArcFace identity extractor"),
+    "export-onnx": ("byeglasses.onnx_export", "export the generator to ONNX"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="byeglasses", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"byeglasses {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (module, help_) in COMMANDS.items():
+        p = sub.add_parser(name, help=help_, description=help_,
+                           formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        p.set_defaults(_module=module)
+        mod = importlib.import_module(module)
+        configure = getattr(mod, f"configure_{name.replace('-', '_')}_parser", None) or mod.configure_parser
+        configure(p)
+        p.set_defaults(_run=getattr(mod, f"run_{name.replace('-', '_')}", None) or mod.run)
+    return parser
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    try:
+        return int(args._run(args) or 0)
+    except ByeGlassesError as e:
+        print(f"byeglasses {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"byeglasses {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

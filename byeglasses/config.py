@@ -1,0 +1,168 @@
+"""Typed configuration: the networks, the loss weights (eq. 8), the optimizer, and named presets."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from typing import Any, Dict, Tuple
+
+from .errors import ByeGlassesError
+
+
+@dataclass
+class ModelConfig:
+    resolution: int = 256  # square input/output side in pixels; any multiple of 32
+    base_width: int = 64  # channels of the first encoder block (ELEGANT / pix2pix: 64)
+    max_width: int = 512  # channel cap; widths double per block: 64,128,256,512,512
+    depth: int = 5  # encoder blocks, each stride 2 (the paper: 5)
+    seg_decoder: bool = True  # False: ablation "no SD", a single-decoder U-Net as in pix2pix
+    face_shape_channel: bool = True  # False: SD predicts the glasses mask only
+    feature_sharing: bool = True  # False: SD's features are not passed into FD
+    disc_width: int = 64  # PatchGAN first-layer channels
+    disc_layers: int = 3  # PatchGAN stride-2 layers (pix2pix n_layers_D=3: 70x70 patches at 256 px)
+    local_disc: bool = True  # False: ablation "no local discriminator"
+
+    def __post_init__(self):
+        if self.resolution % 32 or self.resolution < 32:
+            raise ByeGlassesError(f"resolution must be a positive multiple of 32, got {self.resolution}")
+        if self.depth < 1 or self.resolution % (2 ** self.depth):
+            raise ByeGlassesError(f"resolution {self.resolution} is not divisible by 2**depth={2 ** self.depth}")
+        if not self.seg_decoder and self.feature_sharing:
+            self.feature_sharing = False  # nothing to share without SD
+
+    def widths(self) -> Tuple[int, ...]:
+        """Channels of encoder blocks 1..depth, e.g. (64, 128, 256, 512, 512)."""
+        return tuple(min(self.base_width * 2 ** i, self.max_width) for i in range(self.depth))
+
+    @property
+    def mask_channels(self) -> int:
+        return 2 if self.face_shape_channel else 1
+
+
+@dataclass
+class LossConfig:
+    # Eq. 8 weights. The seed gives none; these follow pix2pix's balance (L1 weight 100 per
+    # unit adversarial weight) because L1 is what keeps the face outside the glasses exact.
+    lambda_gan_global: float = 1.0  # λ1, eq. 4 on the whole image
+    lambda_gan_local: float = 1.0  # λ2, eq. 4 on ŷ ⊙ m_g
+    lambda_l1_global: float = 100.0  # λ3, eq. 5 (pix2pix's λ_L1 = 100)
+    # λ4: the glasses cover ~5% of a face, so the local L1 (a mean over masked pixels only)
+    # gets the same weight as the global one: the edited region counts as much as the rest.
+    lambda_l1_local: float = 100.0
+    lambda_seg: float = 10.0  # λ5, eq. 6; BCE is ~0.7 at start, ~0.05 trained: keep it visible beside L1
+    lambda_id: float = 1.0  # λ6, eq. 7 on L2-normalised embeddings (distance in [0, 2])
+    identity: str = "dlib"  # "dlib" (ported dlib ResNet), "none", or a path to an identity checkpoint
+
+
+@dataclass
+class OptimConfig:
+    lr_g: float = 2e-4  # Adam, as pix2pix
+    lr_d: float = 2e-4
+    beta1: float = 0.5
+    beta2: float = 0.999
+
+
+@dataclass
+class TrainConfig:
+    batch_size: int = 8
+    steps: int = 100_000
+    checkpoint_every: int = 1000  # steps between atomic checkpoints
+    sample_every: int = 500  # steps between sample grids
+    log_every: int = 50  # steps between JSON-lines log records
+    num_workers: int = 2  # data loader processes synthesizing glasses on the fly
+    seed: int = 0
+
+
+@dataclass
+class Config:
+    model: ModelConfig = field(default_factory=ModelConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    preset: str = "custom"
+
+    def to_dict(self) -> Dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, d: Dict[str, Any]) -> "Config":
+        return cls(
+            model=_build(ModelConfig, d.get("model", {}), "model"),
+            loss=_build(LossConfig, d.get("loss", {}), "loss"),
+            optim=_build(OptimConfig, d.get("optim", {}), "optim"),
+            train=_build(TrainConfig, d.get("train", {}), "train"),
+            preset=d.get("preset", "custom"),
+        )
+
+
+def _build(klass, values: Dict[str, Any], section: str):
+    known = {f.name for f in dataclasses.fields(klass)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise ByeGlassesError(f"unknown config field(s) in [{section}]: {', '.join(unknown)}")
+    return klass(**values)
+
+
+def _paper() -> Config:
+    return Config(preset="paper")
+
+
+def _cpu() -> Config:
+    # Small enough that two CPU cores train it in hours: 128 px, widths 32..256.
+    return Config(
+        model=ModelConfig(resolution=128, base_width=32, max_width=256, disc_width=32, disc_layers=3),
+        train=TrainConfig(batch_size=8, checkpoint_every=250, sample_every=250, log_every=25, num_workers=1),
+        preset="cpu",
+    )
+
+
+def _tiny() -> Config:
+    # For tests: trains in seconds.
+    return Config(
+        model=ModelConfig(resolution=64, base_width=8, max_width=32, disc_width=8, disc_layers=2),
+        loss=LossConfig(identity="none"),
+        train=TrainConfig(batch_size=2, checkpoint_every=5, sample_every=5, log_every=1, num_workers=0),
+        preset="tiny",
+    )
+
+
+def _ablation(base, name, **model_changes):
+    def make():
+        cfg = base()
+        cfg.model = dataclasses.replace(cfg.model, **model_changes)
+        cfg.preset = name
+        return cfg
+    return make
+
+
+def _no_id(base, name):
+    def make():
+        cfg = base()
+        cfg.loss.lambda_id = 0.0
+        cfg.loss.identity = "none"
+        cfg.preset = name
+        return cfg
+    return make
+
+
+PRESETS = {
+    "paper": _paper,
+    "cpu": _cpu,
+    "tiny": _tiny,
+    # The paper's ablations, on the cpu budget.
+    "cpu-no-sd": _ablation(_cpu, "cpu-no-sd", seg_decoder=False),
+    "cpu-no-face-shape": _ablation(_cpu, "cpu-no-face-shape", face_shape_channel=False),
+    "cpu-no-sharing": _ablation(_cpu, "cpu-no-sharing", feature_sharing=False),
+    "cpu-no-local-d": _ablation(_cpu, "cpu-no-local-d", local_disc=False),
+    "cpu-no-id": _no_id(_cpu, "cpu-no-id"),
+}
+
+
+def get_preset(name: str) -> Config:
+    if name not in PRESETS:
+        raise ByeGlassesError(f"unknown preset {name!r}; choose one of: {', '.join(PRESETS)}")
+    return PRESETS[name]()

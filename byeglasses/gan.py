@@ -1,0 +1,86 @@
+"""ByeGlassesGAN: the generator, both discriminators, the frozen identity extractor, their
+optimizers, and one training step (discriminators first, then the generator with eq. 8)."""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Dict, Optional
+
+import torch
+from torch import nn
+
+from .config import Config
+from .losses import (identity_loss, l1_global_loss, l1_local_loss, local, lsgan_d_loss,
+                     lsgan_g_loss, seg_loss)
+from .networks import Generator, PatchDiscriminator
+
+LOSS_TERMS = ("d_global", "d_local", "g_global", "g_local", "l1_global", "l1_local", "seg", "id", "g_total")
+
+
+class ByeGlassesGAN(nn.Module):
+    def __init__(self, config: Config, identity_extractor: Optional[nn.Module] = None):
+        super().__init__()
+        self.config = config
+        m, o = config.model, config.optim
+        self.generator = Generator(m)
+        self.disc_global = PatchDiscriminator(m)
+        self.disc_local = PatchDiscriminator(m) if m.local_disc else None
+        # Frozen and kept out of state_dict/parameters: it is never trained or saved here.
+        self.__dict__["identity_extractor"] = identity_extractor
+        if identity_extractor is not None:
+            identity_extractor.eval().requires_grad_(False)
+        self.opt_g = torch.optim.Adam(self.generator.parameters(), lr=o.lr_g, betas=(o.beta1, o.beta2))
+        d_params = list(self.disc_global.parameters())
+        if self.disc_local is not None:
+            d_params += list(self.disc_local.parameters())
+        self.opt_d = torch.optim.Adam(d_params, lr=o.lr_d, betas=(o.beta1, o.beta2))
+
+    def discriminators(self):
+        return {"disc_global": self.disc_global, **({"disc_local": self.disc_local} if self.disc_local else {})}
+
+    def _autocast(self, device: torch.device):
+        if device.type == "cuda":
+            return torch.autocast("cuda", dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+    def training_step(self, batch: Dict[str, torch.Tensor]) -> Dict[str, float]:
+        """batch: x, y (B,3,R,R) in [-1,1]; mask (B,2,R,R): glasses, face shape. Returns every loss term."""
+        cfg, lam = self.config.model, self.config.loss
+        x, y, mask = batch["x"], batch["y"], batch["mask"]
+        m_g = mask[:, :1]  # (B,1,R,R) ground-truth glasses mask
+        mask_target = mask[:, : cfg.mask_channels]
+        amp = self._autocast(x.device)
+
+        with amp:
+            y_hat, m_hat = self.generator(x)
+        y_hat = y_hat.float()
+
+        # Discriminators (eq. 3, global and local).
+        self.opt_d.zero_grad(set_to_none=True)
+        with amp:
+            fake = y_hat.detach()
+            d_global = lsgan_d_loss(self.disc_global(y), self.disc_global(fake))
+            d_local = (lsgan_d_loss(self.disc_local(local(y, m_g)), self.disc_local(local(fake, m_g)))
+                       if self.disc_local is not None else y.new_zeros(()))
+        (d_global + d_local).float().backward()
+        self.opt_d.step()
+
+        # Generator (eq. 8). The discriminators get gradients here but are not stepped.
+        self.opt_g.zero_grad(set_to_none=True)
+        with amp:
+            g_global = lsgan_g_loss(self.disc_global(y_hat))
+            g_local = (lsgan_g_loss(self.disc_local(local(y_hat, m_g)))
+                       if self.disc_local is not None else y.new_zeros(()))
+        l1_g = l1_global_loss(y_hat, y)
+        l1_l = l1_local_loss(y_hat, y, m_g)
+        l_seg = seg_loss(m_hat, mask_target) if m_hat is not None else y.new_zeros(())
+        with amp:
+            l_id = identity_loss(self.identity_extractor, y_hat, y) if lam.lambda_id else y.new_zeros(())
+        g_total = (lam.lambda_gan_global * g_global + lam.lambda_gan_local * g_local
+                   + lam.lambda_l1_global * l1_g + lam.lambda_l1_local * l1_l
+                   + lam.lambda_seg * l_seg + lam.lambda_id * l_id.float())
+        g_total.backward()
+        self.opt_g.step()
+
+        terms = (d_global, d_local, g_global, g_local, l1_g, l1_l, l_seg, l_id, g_total)
+        return {name: float(t.detach().float()) for name, t in zip(LOSS_TERMS, terms)}

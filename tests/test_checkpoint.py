@@ -1,0 +1,58 @@
+import json
+
+import pytest
+import torch
+
+from byeglasses.checkpoint import load_generator, read_checkpoint, save_checkpoint
+from byeglasses.config import get_preset
+from byeglasses.errors import CheckpointError
+from byeglasses.networks import Generator
+
+
+def test_save_load_identical_outputs(tmp_path):
+    cfg = get_preset("tiny")
+    torch.manual_seed(1)
+    g = Generator(cfg.model).eval()
+    path = tmp_path / "g.safetensors"
+    save_checkpoint(path, cfg, g)
+    loaded, loaded_cfg = load_generator(path, device="cpu")
+    x = torch.rand(2, 3, 64, 64) * 2 - 1
+    with torch.no_grad():
+        a, ma = g(x)
+        b, mb = loaded(x)
+    assert torch.equal(a, b) and torch.equal(ma, mb)
+    assert loaded_cfg.to_dict() == cfg.to_dict()
+    meta = json.loads((tmp_path / "g.safetensors.json").read_text())
+    assert meta["byeglasses_version"] and meta["config"]["model"]["resolution"] == 64
+
+
+def test_fp16_checkpoint_loads_as_float32(tmp_path):
+    cfg = get_preset("tiny")
+    g = Generator(cfg.model)
+    save_checkpoint(tmp_path / "h.safetensors", cfg, g, dtype=torch.float16)
+    tensors, _ = read_checkpoint(tmp_path / "h.safetensors")
+    assert all(t.dtype == torch.float16 for t in tensors.values() if t.is_floating_point())
+    loaded, _ = load_generator(tmp_path / "h.safetensors", device="cpu")
+    assert next(loaded.parameters()).dtype == torch.float32
+
+
+def test_mismatched_checkpoint_names_keys_and_shapes(tmp_path):
+    cfg = get_preset("tiny")
+    save_checkpoint(tmp_path / "g.safetensors", cfg, Generator(cfg.model))
+    other = get_preset("tiny")
+    other.model.base_width = 16
+    with pytest.raises(CheckpointError, match=r"shape mismatches: .*encoder\.blocks\.0\.0\.weight"):
+        load_generator(tmp_path / "g.safetensors", config=other)
+    no_sd = get_preset("tiny")
+    no_sd.model.seg_decoder = False
+    with pytest.raises(CheckpointError, match="unexpected keys: .*seg_decoder"):
+        load_generator(tmp_path / "g.safetensors", config=no_sd)
+
+
+def test_missing_and_corrupt_files(tmp_path):
+    with pytest.raises(CheckpointError, match="no such checkpoint"):
+        load_generator(tmp_path / "absent.safetensors")
+    bad = tmp_path / "bad.safetensors"
+    bad.write_bytes(b"\x00garbage" * 10)
+    with pytest.raises(CheckpointError, match="bad.safetensors: not a readable"):
+        load_generator(bad)

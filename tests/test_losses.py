@@ -1,0 +1,50 @@
+import torch
+
+from byeglasses import losses
+
+
+def _pair(seed=0):
+    g = torch.Generator().manual_seed(seed)
+    y = torch.rand(2, 3, 16, 16, generator=g) * 2 - 1
+    y_hat = torch.rand(2, 3, 16, 16, generator=g) * 2 - 1
+    mask = torch.zeros(2, 1, 16, 16)
+    mask[:, :, 4:8, 4:12] = 1
+    return y_hat, y, mask
+
+
+def test_local_l1_ignores_pixels_outside_mask():
+    y_hat, y, mask = _pair()
+    base = losses.l1_local_loss(y_hat, y, mask)
+    changed = y_hat.clone()
+    changed[:, :, 10:, :] = 5.0  # rows outside the mask
+    assert torch.equal(losses.l1_local_loss(changed, y, mask), base)
+    inside = y_hat.clone()
+    inside[:, :, 5, 5] += 1.0
+    assert losses.l1_local_loss(inside, y, mask) != base
+
+
+def test_local_adversarial_input_ignores_outside():
+    y_hat, _, mask = _pair()
+    changed = y_hat.clone()
+    changed[:, :, 12:, :] = -3.0
+    assert torch.equal(losses.local(changed, mask), losses.local(y_hat, mask))
+
+
+def test_lsgan_terms():
+    ones, zeros = torch.ones(4, 1, 3, 3), torch.zeros(4, 1, 3, 3)
+    assert losses.lsgan_d_loss(ones, zeros) == 0  # perfect discriminator
+    assert losses.lsgan_d_loss(zeros, ones) == 2
+    assert losses.lsgan_g_loss(ones) == 0 and losses.lsgan_g_loss(zeros) == 1
+
+
+def test_every_term_finite_and_l1_exact():
+    y_hat, y, mask = _pair()
+    m = torch.cat([mask, 1 - mask], 1)
+    assert torch.isclose(losses.l1_global_loss(y_hat, y), (y - y_hat).abs().mean())
+    seg = losses.seg_loss(torch.zeros_like(m), m)  # saturated predictions stay finite
+    assert torch.isfinite(seg) and seg > 1
+    ie = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 16 * 16, 8))
+    idl = losses.identity_loss(ie, y_hat, y)
+    assert torch.isfinite(idl) and idl > 0
+    assert losses.identity_loss(ie, y, y) == 0
+    assert losses.identity_loss(None, y_hat, y) == 0

@@ -1,0 +1,70 @@
+import pytest
+import torch
+
+from byeglasses.config import ModelConfig, get_preset
+from byeglasses.errors import ByeGlassesError
+from byeglasses.networks import Generator, PatchDiscriminator
+
+
+@pytest.mark.parametrize("preset", ["paper", "cpu", "tiny"])
+def test_output_shapes_and_ranges(preset):
+    cfg = get_preset(preset).model
+    g = Generator(cfg).eval()
+    x = torch.rand(2, 3, cfg.resolution, cfg.resolution) * 2 - 1
+    with torch.no_grad():
+        y_hat, m_hat = g(x)
+    assert y_hat.shape == (2, 3, cfg.resolution, cfg.resolution)
+    assert m_hat.shape == (2, 2, cfg.resolution, cfg.resolution)
+    assert y_hat.min() >= -1 and y_hat.max() <= 1
+    assert m_hat.min() >= 0 and m_hat.max() <= 1
+
+
+@pytest.mark.parametrize("resolution", [96, 160])
+def test_second_resolution(resolution):
+    cfg = ModelConfig(resolution=resolution, base_width=8, max_width=32)
+    y_hat, m_hat = Generator(cfg)(torch.zeros(1, 3, resolution, resolution))
+    assert y_hat.shape[-1] == m_hat.shape[-1] == resolution
+    d = PatchDiscriminator(cfg)(y_hat)
+    assert d.shape[:2] == (1, 1) and d.shape[-1] > 1
+
+
+def test_resolution_must_be_multiple_of_32():
+    with pytest.raises(ByeGlassesError, match="multiple of 32"):
+        ModelConfig(resolution=100)
+
+
+def test_gradients_reach_encoder_through_both_decoders():
+    cfg = get_preset("tiny").model
+    g = Generator(cfg)
+    x = torch.rand(1, 3, cfg.resolution, cfg.resolution)
+    first = g.encoder.blocks[0][0].weight
+    y_hat, m_hat = g(x)
+    (grad_fd,) = torch.autograd.grad(y_hat.mean(), first, retain_graph=True)
+    (grad_sd,) = torch.autograd.grad(m_hat.mean(), first)
+    assert grad_fd.abs().sum() > 0 and grad_sd.abs().sum() > 0
+    # SD's own parameters get gradient from FD's output: the features are shared.
+    sd_param = g.seg_decoder.blocks[0][0].weight
+    (grad_shared,) = torch.autograd.grad(g(x)[0].mean(), sd_param)
+    assert grad_shared.abs().sum() > 0
+
+
+def test_removing_sd_features_changes_fd_output():
+    cfg = get_preset("tiny").model
+    g = Generator(cfg).eval()
+    x = torch.rand(1, 3, cfg.resolution, cfg.resolution) * 2 - 1
+    with torch.no_grad():
+        shared, _ = g(x)
+        alone, _ = g(x, share=False)
+    assert (shared - alone).abs().mean() > 1e-4
+
+
+@pytest.mark.parametrize("change", [dict(seg_decoder=False), dict(face_shape_channel=False),
+                                    dict(feature_sharing=False)])
+def test_ablations_build(change):
+    cfg = ModelConfig(resolution=64, base_width=8, max_width=32, **change)
+    y_hat, m_hat = Generator(cfg)(torch.zeros(1, 3, 64, 64))
+    assert y_hat.shape == (1, 3, 64, 64)
+    if cfg.seg_decoder:
+        assert m_hat.shape[1] == cfg.mask_channels
+    else:
+        assert m_hat is None
