@@ -21,18 +21,29 @@ COMMANDS = {
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="byeglasses", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="byeglasses", description="Remove eyeglasses from face photos while keeping the person recognisable.")
     parser.add_argument("--version", action="version", version=f"byeglasses {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (module, help_) in COMMANDS.items():
         p = sub.add_parser(name, help=help_, description=help_,
                            formatter_class=argparse.ArgumentDefaultsHelpFormatter)
         p.set_defaults(_module=module)
-        mod = importlib.import_module(module)
+        try:
+            mod = importlib.import_module(module)
+        except ModuleNotFoundError as e:
+            if e.name and module.startswith(e.name):  # that command is not part of this build
+                p.set_defaults(_run=lambda args, m=module: _missing(m))
+                continue
+            raise
         configure = getattr(mod, f"configure_{name.replace('-', '_')}_parser", None) or mod.configure_parser
         configure(p)
         p.set_defaults(_run=getattr(mod, f"run_{name.replace('-', '_')}", None) or mod.run)
     return parser
+
+
+def _missing(module: str) -> int:
+    raise ByeGlassesError(f"this installation lacks {module}")
 
 
 def main(argv=None) -> int:

@@ -22,3 +22,34 @@ def astronaut():
     from skimage.data import astronaut as load
 
     return load()
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _private_cache(tmp_path_factory):
+    """Landmark caches go to a temporary folder, never the user's ~/.cache."""
+    old = os.environ.get("BYEGLASSES_CACHE")
+    os.environ["BYEGLASSES_CACHE"] = str(tmp_path_factory.mktemp("cache"))
+    yield
+    if old is None:
+        os.environ.pop("BYEGLASSES_CACHE", None)
+    else:
+        os.environ["BYEGLASSES_CACHE"] = old
+
+
+@pytest.fixture(scope="session")
+def astronaut_faces(tmp_path_factory, astronaut):
+    """A folder of 6 glasses-free 256 px face crops made from the astronaut photo (shifted,
+    scaled and mirrored), framed roughly like CelebA-HQ; usable where the shared data is absent."""
+    from PIL import Image
+
+    folder = tmp_path_factory.mktemp("astronaut_faces")
+    cx, cy, side = 222, 140, 210  # face centre and crop side, from dlib's box (179, 83, 266, 170)
+    for i, (dx, dy, k, flip) in enumerate([(0, 0, 1.0, False), (6, -4, 0.95, False), (-5, 3, 1.06, False),
+                                           (0, 0, 1.0, True), (4, 5, 1.03, True), (-6, -2, 0.97, True)]):
+        s = side * k
+        box = (cx + dx - s / 2, cy + dy - s / 2, cx + dx + s / 2, cy + dy + s / 2)
+        crop = Image.fromarray(astronaut).crop(tuple(round(v) for v in box)).resize((256, 256), Image.LANCZOS)
+        if flip:
+            crop = crop.transpose(Image.FLIP_LEFT_RIGHT)
+        crop.save(folder / f"{i:02d}.png")
+    return folder

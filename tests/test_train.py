@@ -1,0 +1,142 @@
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from byeglasses import cli
+from byeglasses.checkpoint import read_checkpoint
+from byeglasses.config import get_preset
+from byeglasses.errors import ByeGlassesError
+from byeglasses.train import train
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def tiny(steps=6, **train_fields):
+    cfg = get_preset("tiny")
+    cfg.train.steps = steps
+    for k, v in train_fields.items():
+        setattr(cfg.train, k, v)
+    return cfg
+
+
+def generator_tensors(path):
+    tensors, meta = read_checkpoint(path)
+    return {k: v for k, v in tensors.items() if k.startswith("generator.")}, meta
+
+
+def test_run_folder_contents(astronaut_faces, tmp_path):
+    out = tmp_path / "run"
+    summary = train(tiny(steps=5), str(astronaut_faces), str(out), progress=False)
+    assert summary["steps"] == 5 and math.isfinite(summary["l1_global"])
+    assert json.loads((out / "config.json").read_text())["preset"] == "tiny"
+    records = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in records] == [1, 2, 3, 4, 5]
+    assert {"d_global", "d_local", "g_global", "g_local", "l1_global", "l1_local", "seg", "id"} <= set(records[0])
+    assert list((out / "samples").glob("*.png"))
+    _, meta = generator_tensors(out / "checkpoint.safetensors")
+    assert meta["train_state"]["step"] == 5
+
+
+def test_resume_continues_exactly(astronaut_faces, tmp_path):
+    torch.manual_seed(0)
+    train(tiny(steps=8), str(astronaut_faces), str(tmp_path / "straight"), progress=False)
+    train(tiny(steps=4), str(astronaut_faces), str(tmp_path / "split"), progress=False)
+    # resume from the stored config, with the total raised to 8 steps
+    cfg = tiny(steps=8)
+    train(cfg, str(astronaut_faces), str(tmp_path / "split"), resume=True, progress=False)
+    a, meta_a = generator_tensors(tmp_path / "straight" / "model.safetensors")
+    b, _ = generator_tensors(tmp_path / "split" / "model.safetensors")
+    assert a.keys() == b.keys()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    log_a = [json.loads(x)["l1_global"] for x in (tmp_path / "straight" / "log.jsonl").read_text().splitlines()]
+    log_b = [json.loads(x)["l1_global"] for x in (tmp_path / "split" / "log.jsonl").read_text().splitlines()]
+    assert log_a == log_b
+
+
+def test_non_finite_loss_stops_and_keeps_last_checkpoint(astronaut_faces, tmp_path, monkeypatch):
+    from byeglasses import gan
+
+    out = tmp_path / "run"
+    train(tiny(steps=5), str(astronaut_faces), str(out), progress=False)
+    good = (out / "checkpoint.safetensors").read_bytes()
+    real_step = gan.ByeGlassesGAN.training_step
+
+    def exploding(self, batch):
+        terms = real_step(self, batch)
+        terms["l1_local"] = float("nan")
+        return terms
+
+    monkeypatch.setattr(gan.ByeGlassesGAN, "training_step", exploding)
+    with pytest.raises(ByeGlassesError, match=r"step 6: loss term l1_local is not finite"):
+        train(tiny(steps=10), str(astronaut_faces), str(out), resume=True, progress=False)
+    assert (out / "checkpoint.safetensors").read_bytes() == good
+
+
+def test_kill_during_save_leaves_previous_checkpoint(astronaut_faces, tmp_path):
+    """A training process killed (SIGKILL) while it writes a checkpoint leaves the last
+    complete one readable, and --resume continues from it."""
+    out = tmp_path / "run"
+    script = f"""
+import os, sys, safetensors.torch as st
+sys.path.insert(0, {str(REPO)!r})
+from byeglasses.config import get_preset
+from byeglasses.train import train
+real = st.save_file
+calls = []
+def save_then_die(tensors, path, metadata=None):
+    calls.append(path)
+    if len(calls) == 2:  # the second checkpoint, at step 6
+        with open(path, "wb") as f:
+            f.write(b"partial")
+        os.kill(os.getpid(), 9)
+    real(tensors, path, metadata=metadata)
+st.save_file = save_then_die
+import byeglasses.checkpoint as c
+c.save_file = save_then_die
+cfg = get_preset("tiny"); cfg.train.steps = 20; cfg.train.checkpoint_every = 3
+train(cfg, {str(astronaut_faces)!r}, {str(out)!r}, progress=False)
+"""
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == -9, proc.stderr[-2000:]
+    _, meta = generator_tensors(out / "checkpoint.safetensors")
+    assert meta["train_state"]["step"] == 3
+    summary = train(tiny(steps=5), str(astronaut_faces), str(out), resume=True, progress=False)
+    assert summary["steps"] == 5
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--faces", "/nonexistent/faces"], "no such folder"),
+    (["--preset", "huge"], "unknown preset 'huge'"),
+    (["--set", "loss.nope=1"], "expected SECTION.FIELD=VALUE"),
+])
+def test_bad_arguments_fail_before_work(argv, message, astronaut_faces, tmp_path, capsys):
+    args = ["train", "--faces", str(astronaut_faces), "--out", str(tmp_path / "r")] + argv
+    assert cli.main(args) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()
+
+
+def test_empty_faces_folder(tmp_path, capsys):
+    (tmp_path / "empty").mkdir()
+    assert cli.main(["train", "--faces", str(tmp_path / "empty"), "--out", str(tmp_path / "r")]) == 2
+    assert "no images" in capsys.readouterr().err
+
+
+def test_torchrun_two_processes_on_cpu(astronaut_faces, tmp_path):
+    out = tmp_path / "ddp"
+    env = dict(os.environ, BYEGLASSES_LOG_INDICES="1", OMP_NUM_THREADS="1", PYTHONPATH=str(REPO))
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+           "-m", "byeglasses", "train", "--preset", "tiny", "--faces", str(astronaut_faces),
+           "--out", str(out), "--steps", "3", "--batch-size", "1"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    seen = [set((out / f"indices.rank{r}.txt").read_text().split()) for r in (0, 1)]
+    assert seen[0] and seen[1] and not seen[0] & seen[1]
+    hashes = [(out / f"weights.rank{r}.sha256").read_text() for r in (0, 1)]
+    assert hashes[0] == hashes[1]
