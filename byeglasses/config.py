@@ -53,6 +53,9 @@ class LossConfig:
     lambda_seg: float = 10.0  # λ5, eq. 6; BCE is ~0.7 at start, ~0.05 trained: keep it visible beside L1
     lambda_id: float = 1.0  # λ6, eq. 7 on L2-normalised embeddings (distance in [0, 2])
     identity: str = "dlib"  # "dlib" (ported dlib ResNet), "none", or a path to an identity checkpoint
+    # Apply eq. 7 every N generator steps. On CPU the identity network costs about as much as the
+    # rest of a `cpu`-preset step (benchmarks/bench_identity.py), so the cpu preset uses 4.
+    id_every: int = 1
 
 
 @dataclass
@@ -115,6 +118,7 @@ def _cpu() -> Config:
     # Small enough that two CPU cores train it in hours: 128 px, widths 32..256.
     return Config(
         model=ModelConfig(resolution=128, base_width=32, max_width=256, disc_width=32, disc_layers=3),
+        loss=LossConfig(id_every=4),
         train=TrainConfig(batch_size=8, checkpoint_every=250, sample_every=250, log_every=25, num_workers=1),
         preset="cpu",
     )

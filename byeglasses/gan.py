@@ -43,8 +43,9 @@ class ByeGlassesGAN(nn.Module):
             return torch.autocast("cuda", dtype=torch.bfloat16)
         return contextlib.nullcontext()
 
-    def training_step(self, batch: Dict[str, torch.Tensor]) -> Dict[str, float]:
-        """batch: x, y (B,3,R,R) in [-1,1]; mask (B,2,R,R): glasses, face shape. Returns every loss term."""
+    def training_step(self, batch: Dict[str, torch.Tensor], step: int = 0) -> Dict[str, float]:
+        """batch: x, y (B,3,R,R) in [-1,1]; mask (B,2,R,R): glasses, face shape. `step` (0-based)
+        decides whether eq. 7 applies (every `loss.id_every` steps). Returns every loss term."""
         cfg, lam = self.config.model, self.config.loss
         x, y, mask = batch["x"], batch["y"], batch["mask"]
         m_g = mask[:, :1]  # (B,1,R,R) ground-truth glasses mask
@@ -75,7 +76,8 @@ class ByeGlassesGAN(nn.Module):
         l1_l = l1_local_loss(y_hat, y, m_g)
         l_seg = seg_loss(m_hat, mask_target) if m_hat is not None else y.new_zeros(())
         with amp:
-            l_id = identity_loss(self.identity_extractor, y_hat, y) if lam.lambda_id else y.new_zeros(())
+            use_id = lam.lambda_id and step % max(lam.id_every, 1) == 0
+            l_id = identity_loss(self.identity_extractor, y_hat, y) if use_id else y.new_zeros(())
         g_total = (lam.lambda_gan_global * g_global + lam.lambda_gan_local * g_local
                    + lam.lambda_l1_global * l1_g + lam.lambda_l1_local * l1_l
                    + lam.lambda_seg * l_seg + lam.lambda_id * l_id.float())

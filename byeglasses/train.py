@@ -193,7 +193,7 @@ def train(config: Config, faces: str, out: str, resume: bool = False, device=Non
             for batch in loader:
                 seen = batch.pop("index").tolist()
                 batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
-                terms = model.training_step(batch)
+                terms = model.training_step(batch, step=state["step"])
                 bad = [k for k, v in terms.items() if not math.isfinite(v)]
                 if dist.any_true(bool(bad)):
                     raise NonFiniteLoss(

@@ -1,0 +1,86 @@
+"""`byeglasses synth FACES_DIR OUT_DIR`: write synthesized training pairs and a JSON-lines manifest."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from pathlib import Path
+
+from ..errors import InputError
+from .cache import list_images, skipped_summary
+from .dataset import FOLDERS, SynthFaceDataset
+from .glasses import GlassesDistribution
+
+
+def configure_parser(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("faces_dir", metavar="FACES_DIR", help="folder of glasses-free face images (read only)")
+    parser.add_argument("out_dir", metavar="OUT_DIR", help="output folder: x/, y/, glasses-mask/, face-mask/, "
+                        "manifest.jsonl")
+    parser.add_argument("--count", type=int, default=1000, help="number of pairs (faces are cycled if fewer)")
+    parser.add_argument("--seed", type=int, default=0, help="seed: the same seed gives the same pairs")
+    parser.add_argument("--resolution", type=int, default=256, help="side of the square output images")
+    parser.add_argument("--preview", metavar="PNG", default=None,
+                        help="also write a contact sheet of the first 16 pairs (x | y | masks) here")
+    parser.add_argument("--glasses-images", metavar="DIR", default=None,
+                        help="folder of RGBA PNG glasses (frontal, lens centres at 25%% and 75%% of the width, "
+                             "45%% of the height) to use besides the drawn ones")
+    parser.add_argument("--image-probability", type=float, default=0.5,
+                        help="with --glasses-images: chance that a pair uses one of those images")
+    parser.add_argument("--cache", metavar="NPZ", default=None,
+                        help="landmark cache file (default: under $BYEGLASSES_CACHE or ~/.cache/byeglasses)")
+
+
+def _glasses_images(folder) -> tuple:
+    from .render import _load_rgba
+
+    paths = [str(Path(folder) / n) for n in list_images(folder) if n.lower().endswith(".png")]
+    good = []
+    for p in paths:
+        try:
+            _load_rgba(p)
+            good.append(p)
+        except InputError as e:
+            print(f"byeglasses synth: skipping {e}")
+    if not good:
+        raise InputError(f"{folder}: no RGBA PNG glasses images")
+    return tuple(good)
+
+
+def run(args) -> int:
+    from tqdm import tqdm
+
+    from .preview import contact_sheet, write_png
+
+    faces, out = Path(args.faces_dir).resolve(), Path(args.out_dir).resolve()
+    if not faces.is_dir():
+        raise InputError(f"{args.faces_dir}: not a folder")
+    if out == faces or faces in out.parents:
+        raise InputError(f"{args.out_dir}: the output folder must not be the faces folder or inside it")
+    if args.count < 1 or args.resolution < 16:
+        raise InputError("--count must be at least 1 and --resolution at least 16")
+    dist = GlassesDistribution()
+    if args.glasses_images:
+        dist.image_paths, dist.image_probability = _glasses_images(args.glasses_images), args.image_probability
+    ds = SynthFaceDataset(faces, args.resolution, seed=args.seed, cache_path=args.cache, dist=dist)
+    for sub in FOLDERS:
+        (out / sub).mkdir(parents=True, exist_ok=True)
+    lines, previews = [], []
+    for i in tqdm(range(args.count), desc="synth", unit="pair"):
+        index, epoch = i % len(ds), i // len(ds)
+        s = ds.sample(index, epoch)
+        name = f"{i:06d}.png"
+        for sub, img in zip(FOLDERS, (s.x, s.y, s.glasses_mask * 255, s.face_mask * 255)):
+            write_png(out / sub / name, img)
+        lines.append(json.dumps({"file": name, "source": ds.names[index], "seed": args.seed, "epoch": epoch,
+                                 "index": index, "params": s.params.to_dict()}))
+        if len(previews) < 16:
+            previews.append(s)
+    tmp = out / f".manifest.{os.getpid()}.tmp"
+    tmp.write_text("\n".join(lines) + "\n")
+    os.replace(tmp, out / "manifest.jsonl")
+    if args.preview:
+        write_png(args.preview, contact_sheet(previews, columns=4, tile=min(args.resolution, 256)))
+    print(f"wrote {args.count} pairs to {out} from {len(ds)} faces; "
+          f"{skipped_summary(ds.skipped, list(ds.skipped))}")
+    return 0

@@ -1,0 +1,128 @@
+"""Training data: pairs synthesized on the fly from a face folder, or read from a folder `byeglasses synth` wrote.
+
+Both return `{"x": (3, R, R) float32 in [-1, 1], "y": same, "mask": (2, R, R) float32 {0, 1}
+(glasses, face shape), "index": int}`.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Optional, Sequence
+
+import cv2
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from ..errors import InputError
+from .cache import landmark_cache, list_images, read_rgb, skipped_summary
+from .glasses import GlassesDistribution
+from .render import SynthSample, synthesize
+
+
+def to_tensor(image: np.ndarray) -> torch.Tensor:
+    """(H, W, 3) uint8 -> (3, H, W) float32 in [-1, 1]."""
+    return torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1))).float().div_(127.5).sub_(1.0)
+
+
+def masks_tensor(glasses: np.ndarray, face: np.ndarray) -> torch.Tensor:
+    """(2, H, W) float32 {0, 1}: glasses, face shape."""
+    return torch.from_numpy(np.stack([glasses, face]).astype(np.float32))
+
+
+def square_resize(image: np.ndarray, landmarks: Optional[np.ndarray], resolution: int):
+    """Centre-crop to a square and resize to `resolution` (area when shrinking); landmarks follow."""
+    h, w = image.shape[:2]
+    side = min(h, w)
+    top, left = (h - side) // 2, (w - side) // 2
+    image = image[top:top + side, left:left + side]
+    if side != resolution:
+        interp = cv2.INTER_AREA if resolution < side else cv2.INTER_CUBIC
+        image = cv2.resize(image, (resolution, resolution), interpolation=interp)
+    if landmarks is not None:
+        k = resolution / side  # pixel centres: (p + 0.5) * k - 0.5
+        landmarks = ((landmarks - [left, top] + 0.5) * k - 0.5).astype(np.float32)
+    return image, landmarks
+
+
+class SynthFaceDataset(Dataset):
+    """Glasses drawn onto the faces of `faces_dir` at `resolution`; new glasses every epoch.
+
+    Sample `index` of epoch `e` is a deterministic function of (seed, e, index). Glasses are drawn
+    at the training resolution (after the face is resized), so the masks are exact there.
+    """
+
+    def __init__(self, faces_dir, resolution: int, seed: int = 0, cache_path=None,
+                 dist: Optional[GlassesDistribution] = None, files: Optional[Sequence[str]] = None,
+                 progress: bool = True):
+        self.faces_dir = str(Path(faces_dir).resolve())
+        self.resolution = int(resolution)
+        self.seed = int(seed)
+        self.dist = dist or GlassesDistribution()
+        self.epoch = 0
+        names = list_images(self.faces_dir) if files is None else [Path(f).name for f in files]
+        cache = landmark_cache(self.faces_dir, cache_path, names=names, progress=progress)
+        self.names = [n for n in names if n in cache.landmarks]
+        self.skipped = {n: cache.skipped[n] for n in names if n in cache.skipped}
+        if self.skipped:
+            print(f"{self.faces_dir}: {skipped_summary(self.skipped, names)}", file=sys.stderr)
+        if not self.names:
+            raise InputError(f"{self.faces_dir}: no usable face image ({skipped_summary(self.skipped, names)})")
+        self.landmarks = np.stack([cache.landmarks[n] for n in self.names])  # (N, 68, 2)
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def sample(self, index: int, epoch: Optional[int] = None) -> SynthSample:
+        """The uint8 sample (x, y, masks, glasses parameters) at the training resolution."""
+        epoch = self.epoch if epoch is None else int(epoch)
+        face = read_rgb(Path(self.faces_dir) / self.names[index])
+        face, lm = square_resize(face, self.landmarks[index], self.resolution)
+        rng = np.random.default_rng([self.seed, epoch, int(index)])
+        return synthesize(face, lm, rng, self.dist)
+
+    def __getitem__(self, index: int) -> dict:
+        s = self.sample(index)
+        return {"x": to_tensor(s.x), "y": to_tensor(s.y), "mask": masks_tensor(s.glasses_mask, s.face_mask),
+                "index": int(index)}
+
+
+FOLDERS = ("x", "y", "glasses-mask", "face-mask")
+
+
+class SynthFolderDataset(Dataset):
+    """Pairs written by `byeglasses synth`: x/, y/, glasses-mask/, face-mask/ PNGs with the same names."""
+
+    def __init__(self, folder, resolution: int):
+        self.folder = Path(folder)
+        self.resolution = int(resolution)
+        for sub in FOLDERS:
+            if not (self.folder / sub).is_dir():
+                raise InputError(f"{self.folder}: missing {sub}/ (not a folder written by `byeglasses synth`)")
+        self.names = list_images(self.folder / "x")
+        if not self.names:
+            raise InputError(f"{self.folder}: x/ holds no images")
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    def _read(self, sub: str, index: int, mask: bool) -> np.ndarray:
+        path = self.folder / sub / self.names[index]
+        img = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE if mask else cv2.IMREAD_COLOR)
+        if img is None:
+            raise InputError(f"{path}: missing or not an image")
+        if mask:
+            img = (img > 127).astype(np.float32)
+            if img.shape[0] != self.resolution or img.shape[1] != self.resolution:
+                img = (square_resize(img, None, self.resolution)[0] >= 0.5).astype(np.float32)
+            return img
+        return square_resize(cv2.cvtColor(img, cv2.COLOR_BGR2RGB), None, self.resolution)[0]
+
+    def __getitem__(self, index: int) -> dict:
+        x, y = self._read("x", index, False), self._read("y", index, False)
+        g, f = self._read("glasses-mask", index, True), self._read("face-mask", index, True)
+        return {"x": to_tensor(x), "y": to_tensor(y), "mask": masks_tensor(g, f), "index": int(index)}

@@ -1,0 +1,368 @@
+"""Draw glasses onto a glasses-free face: `synthesize(face, landmarks, seed) -> SynthSample` with exact masks.
+
+Everything is drawn inside the glasses' bounding box with anti-aliased cv2 polygons (1/16-pixel
+coordinates), so the cost does not depend on the image size. The glasses mask is 1 on the frame,
+the lenses and the frame's cast shadow; outside it `x == y` exactly.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from typing import List, Optional, Tuple
+
+import cv2
+import numpy as np
+
+from ..errors import InputError
+from ..landmarks import EYE_L, EYE_R
+from .facemask import face_shape_mask
+from .glasses import GlassesDistribution, GlassesParams
+
+MASK_EPS = 1.5 / 255  # coverage below which a pixel is left untouched (and out of the mask)
+SHADOW_EPS = 0.012  # darkening below which the shadow is cut off
+_DEFAULT_DIST = GlassesDistribution()
+
+
+@dataclass
+class SynthSample:
+    x: np.ndarray  # (H, W, 3) uint8: the face with glasses
+    y: np.ndarray  # (H, W, 3) uint8: the input face
+    glasses_mask: np.ndarray  # (H, W) uint8 0/1: frame, lenses, cast shadow (every changed pixel)
+    face_mask: np.ndarray  # (H, W) uint8 0/1: complete face shape
+    params: GlassesParams
+
+
+@dataclass
+class _Geometry:
+    scale: float  # S: eye distance of the frontal face, pixels
+    ex: np.ndarray  # (2,) unit vector along the eye line, to image right
+    ey: np.ndarray  # (2,) unit vector perpendicular, downwards
+    fx: float  # horizontal foreshortening of the glasses front (1 = frontal)
+    fxk: List[float]  # per lens: the lens on the side the face turns away from is narrower
+    centres: List[np.ndarray]  # lens centres: image-left lens, image-right lens
+    ears: List[np.ndarray]  # where the temples end
+
+
+def face_geometry(landmarks: np.ndarray, p: GlassesParams) -> _Geometry:
+    """Scale, roll (eye line) and yaw (foreshortening, nose offset) of the face, and the lens centres."""
+    lm = np.asarray(landmarks, dtype=np.float32)
+    eyes = [lm[EYE_R].mean(0), lm[EYE_L].mean(0)]
+    v = eyes[1] - eyes[0]
+    d = max(float(np.linalg.norm(v)), 1e-3)
+    ex = v / d
+    ey = np.array([-ex[1], ex[0]], dtype=np.float32)
+    scale = max(d, 0.5 * float(np.linalg.norm(lm[8] - lm[27])))
+    fx = d / scale
+    mid = 0.5 * (eyes[0] + eyes[1])
+    # the glasses sit in front of the eyes: under yaw they shift with the nose tip
+    shift = 0.45 * float((lm[30] - mid) @ ex)
+    sides = float((lm[30] - lm[0]) @ ex), float((lm[16] - lm[30]) @ ex)
+    turn = sides[0] / max(sides[0] + sides[1], 1e-3) - 0.5  # < 0: nose towards image left
+    fxk = [fx * float(np.clip(1 - out * 0.6 * turn, 0.7, 1.3)) for out in (-1.0, 1.0)]
+    centres, ears = [], []
+    for k, out in enumerate((-1.0, 1.0)):
+        along = out * p.lens_offset_x * scale * fxk[k] + shift
+        centres.append(eyes[k] + ex * along + ey * (p.lens_offset_y * scale))
+        ears.append(lm[0 if k == 0 else 16] + ex * (out * 0.03 * scale) - ey * (0.04 * scale))
+    return _Geometry(scale, ex, ey, fx, fxk, centres, ears)
+
+
+def lens_outline(shape: str, a: float, b: float, n: int = 56) -> np.ndarray:
+    """(n, 2) lens outline in lens coordinates (u outwards to the temple, v down), half-sizes a, b."""
+    t = np.linspace(0, 2 * np.pi, n, endpoint=False)
+    power = {"round": 2.0, "oval": 2.0, "rectangle": 7.0, "rounded_rectangle": 3.6, "aviator": 2.4,
+             "cat_eye": 2.8, "browline": 3.2, "rimless": 3.0}[shape]
+    c, s = np.cos(t), np.sin(t)
+    u = np.sign(c) * np.abs(c) ** (2 / power)
+    v = np.sign(s) * np.abs(s) ** (2 / power)
+    if shape == "aviator":  # teardrop: flat top, deep drop towards the nose
+        v = np.where(v > 0, v * (1.0 + 0.35 * (1 - u) / 2), v * 0.85)
+    elif shape == "cat_eye":  # upswept outer top corner, narrower bottom
+        v = np.where(v < 0, v - 0.45 * np.clip(u, 0, 1) ** 3, v * (0.85 - 0.1 * u))
+    return np.stack([u * a, v * b], 1).astype(np.float32)
+
+
+def _to_image(local: np.ndarray, g: _Geometry, k: int) -> np.ndarray:
+    out = -1.0 if k == 0 else 1.0
+    return g.centres[k] + np.outer(local[:, 0] * out * g.fxk[k], g.ex) + np.outer(local[:, 1], g.ey)
+
+
+def _stroke(pts: np.ndarray, w0: float, w1: float) -> np.ndarray:
+    """Polygon of a polyline drawn with a width going from w0 to w1."""
+    tang = np.gradient(pts, axis=0)
+    tang /= np.maximum(np.linalg.norm(tang, axis=1, keepdims=True), 1e-6)
+    normal = np.stack([-tang[:, 1], tang[:, 0]], 1)
+    half = np.linspace(w0, w1, len(pts))[:, None] / 2
+    return np.concatenate([pts + normal * half, (pts - normal * half)[::-1]])
+
+
+def _fill(hw: Tuple[int, int], polys, origin: np.ndarray) -> np.ndarray:
+    """Anti-aliased coverage (H, W) float32 of the union of non-overlapping polygons."""
+    canvas = np.zeros(hw, np.uint8)
+    pts = [np.round((p - origin) * 16).astype(np.int32) for p in polys]
+    cv2.fillPoly(canvas, pts, 255, cv2.LINE_AA, shift=4)
+    return canvas.astype(np.float32) * (1.0 / 255)
+
+
+def _noise(hw: Tuple[int, int], cells: float, rng: np.random.Generator) -> np.ndarray:
+    """Smooth value noise in [0, 1], `cells` pixels per grid cell."""
+    gh, gw = max(2, int(hw[0] / cells) + 2), max(2, int(hw[1] / cells) + 2)
+    grid = rng.random((gh, gw), dtype=np.float32)
+    return np.clip(cv2.resize(grid, (hw[1], hw[0]), interpolation=cv2.INTER_CUBIC), 0, 1)
+
+
+def _bezier(p0, p1, ctrl, n: int = 9) -> np.ndarray:
+    t = np.linspace(0, 1, n)[:, None]
+    return (1 - t) ** 2 * p0 + 2 * t * (1 - t) * ctrl + t ** 2 * p1
+
+
+@dataclass
+class _Parts:
+    """Outlines (image pixels) of everything drawn, for one pair of glasses."""
+    lens: List[np.ndarray]
+    rim_outer: List[np.ndarray]
+    rim_inner: List[np.ndarray]
+    ring_inner: List[np.ndarray]
+    gloss: List[Tuple[np.ndarray, np.ndarray]]  # (outer, inner) band inside the rim, per lens
+    strokes: List[np.ndarray]  # bridge, temples
+    pads: List[np.ndarray]
+
+
+def glasses_parts(p: GlassesParams, g: _Geometry) -> _Parts:
+    S = g.scale
+    a, t = 0.5 * p.lens_width * S, p.frame_thickness * S
+    b = a * p.lens_aspect
+    rimless = p.shape == "rimless"
+    parts = _Parts([], [], [], [], [], [], [])
+    inner_pts, hinges = [], []
+    for k in (0, 1):
+        parts.lens.append(_to_image(lens_outline(p.shape, a, b), g, k))
+        if not rimless:
+            parts.rim_outer.append(_to_image(lens_outline(p.shape, a + t / 2, b + t / 2), g, k))
+            parts.rim_inner.append(_to_image(lens_outline(p.shape, a - t / 2, b - t / 2), g, k))
+            parts.gloss.append((_to_image(lens_outline(p.shape, a + 0.3 * t, b + 0.3 * t), g, k),
+                                _to_image(lens_outline(p.shape, a + 0.05 * t, b + 0.05 * t), g, k)))
+        rw = 0.03 * S
+        inner = a - (0 if rimless else t / 2)
+        parts.ring_inner.append(_to_image(lens_outline(p.shape, inner - rw, inner * p.lens_aspect - rw), g, k))
+        outline = lens_outline(p.shape, a, b)
+        vb = p.bridge_height * b
+        inner_side = outline[outline[:, 0] < 0]
+        inner_pts.append(_to_image(inner_side[[np.argmin(np.abs(inner_side[:, 1] - vb))]], g, k)[0])
+        hinge_local = np.array([[a + 0.3 * t, -0.45 * b]], np.float32)
+        hinges.append(_to_image(hinge_local, g, k)[0])
+        if p.nose_pads:
+            pr = 0.045 * S
+            pad = np.stack([0.55 * pr * np.cos(np.linspace(0, 2 * np.pi, 16)),
+                            pr * np.sin(np.linspace(0, 2 * np.pi, 16))], 1) + [-a * 0.8, b * 0.45]
+            parts.pads.append(_to_image(pad.astype(np.float32), g, k))
+    bw = t * (0.9 if rimless or p.frame in ("metal",) else 1.0)
+    gap = inner_pts[1] - inner_pts[0]
+    ctrl = 0.5 * (inner_pts[0] + inner_pts[1]) - g.ey * (p.bridge_arch * float(np.linalg.norm(gap)))
+    parts.strokes.append(_stroke(_bezier(inner_pts[0], inner_pts[1], ctrl), bw, bw))
+    if p.shape == "aviator":  # double bridge across the top
+        top = [_to_image(np.array([[-0.45 * a, -0.8 * b]], np.float32), g, k)[0] for k in (0, 1)]
+        parts.strokes.append(_stroke(_bezier(top[0], top[1], 0.5 * (top[0] + top[1]) - g.ey * 0.02 * S),
+                                     0.8 * bw, 0.8 * bw))
+    tw = max(p.temple_thickness * t, 0.012 * S)
+    for k, out in ((0, -1.0), (1, 1.0)):
+        reach = float((g.ears[k] - hinges[k]) @ g.ex) * out
+        end = g.ears[k] if reach > 0.04 * S else hinges[k] + g.ex * out * 0.04 * S + g.ey * 0.01 * S
+        parts.strokes.append(_stroke(np.linspace(hinges[k], end, 6), tw, 0.8 * tw))
+    return parts
+
+
+def _lens_coords(X, Y, g: _Geometry, k: int, a: float, b: float):
+    """Per-pixel lens coordinates normalised by the half-sizes (u outwards, v down)."""
+    dx, dy = X - g.centres[k][0], Y - g.centres[k][1]
+    out = -1.0 if k == 0 else 1.0
+    return (dx * g.ex[0] + dy * g.ex[1]) * out / (g.fxk[k] * a), (dx * g.ey[0] + dy * g.ey[1]) / b
+
+
+def _frame_colour(p: GlassesParams, hw, rng) -> np.ndarray:
+    """(H, W, 3) float32 frame colour with its pattern or shading."""
+    c1, c2 = np.array(p.frame_rgb, np.float32), np.array(p.frame_rgb2, np.float32)
+    if p.frame == "tortoise":
+        n = 0.65 * _noise(hw, 9, rng) + 0.35 * _noise(hw, 3, rng)
+        h = np.clip((n - 0.5) / 0.3, 0, 1) ** 2
+    elif p.frame == "metal":
+        h = np.clip(_noise(hw, 4, rng) * 1.6 - 0.3, 0, 1)
+    else:
+        h = 0.35 * _noise(hw, 6, rng) ** 2
+    return c1 + h[..., None] * (c2 - c1)
+
+
+@functools.lru_cache(maxsize=32)
+def _load_rgba(path: str) -> np.ndarray:
+    img = cv2.imread(path, cv2.IMREAD_UNCHANGED)
+    if img is None or img.ndim != 3 or img.shape[2] != 4:
+        raise InputError(f"{path}: not an RGBA image (a PNG with an alpha channel is needed)")
+    return cv2.cvtColor(img, cv2.COLOR_BGRA2RGBA)
+
+
+def _image_layer(p: GlassesParams, g: _Geometry, shape) -> Tuple[np.ndarray, np.ndarray]:
+    """A user RGBA image warped onto the face: eye anchors at (0.25, 0.45) and (0.75, 0.45) of its size."""
+    rgba = _load_rgba(p.image)
+    h, w = rgba.shape[:2]
+    src_mid = np.array([0.5 * w, 0.45 * h], np.float32)
+    dst_mid = 0.5 * (g.centres[0] + g.centres[1])
+    span = float(np.linalg.norm(g.centres[1] - g.centres[0]))
+    sx, sy = span / (0.5 * w), span / (0.5 * w * g.fx)
+    A = np.stack([g.ex * sx, g.ey * sy], 1)  # (2, 2) columns: image x, y
+    M = np.concatenate([A, (dst_mid - A @ src_mid)[:, None]], 1).astype(np.float32)
+    premult = rgba.astype(np.float32)
+    premult[..., :3] *= premult[..., 3:] / 255
+    warped = cv2.warpAffine(premult, M, (shape[1], shape[0]), flags=cv2.INTER_LINEAR,
+                            borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    alpha = warped[..., 3] / 255
+    rgb = warped[..., :3] / np.maximum(alpha, 1e-4)[..., None]
+    return np.clip(rgb, 0, 255), np.clip(alpha, 0, 1)
+
+
+def render(face: np.ndarray, landmarks: np.ndarray, p: GlassesParams) -> Tuple[np.ndarray, np.ndarray]:
+    """(x uint8 (H, W, 3), glasses mask uint8 (H, W) 0/1) for the glasses `p` on `face`."""
+    H, W = face.shape[:2]
+    g = face_geometry(landmarks, p)
+    S = g.scale
+    parts = None if p.image else glasses_parts(p, g)
+    shadow_vec = (g.ex * p.shadow_dx + g.ey * p.shadow_dy) * S
+    sigma = max(p.shadow_blur * S, 0.3)
+    margin = float(np.abs(shadow_vec).max()) + 3 * sigma + 3
+    if parts is None:
+        rgb_full, alpha_full = _image_layer(p, g, face.shape)
+        ys, xs = np.nonzero(alpha_full > MASK_EPS)
+        if len(xs) == 0:
+            return face.copy(), np.zeros((H, W), np.uint8)
+        lo, hi = np.array([xs.min(), ys.min()], np.float32), np.array([xs.max(), ys.max()], np.float32)
+    else:
+        allpts = np.concatenate(parts.lens + parts.rim_outer + parts.strokes + parts.pads)
+        lo, hi = allpts.min(0), allpts.max(0)
+    x0, y0 = max(int(np.floor(lo[0] - margin)), 0), max(int(np.floor(lo[1] - margin)), 0)
+    x1, y1 = min(int(np.ceil(hi[0] + margin)) + 1, W), min(int(np.ceil(hi[1] + margin)) + 1, H)
+    if x1 <= x0 or y1 <= y0:
+        return face.copy(), np.zeros((H, W), np.uint8)
+    hw, origin = (y1 - y0, x1 - x0), np.array([x0, y0], np.float32)
+    base = face[y0:y1, x0:x1].astype(np.float32)
+    rng = np.random.default_rng(p.pattern_seed)
+
+    if parts is None:
+        colour, frame_a = rgb_full[y0:y1, x0:x1], alpha_full[y0:y1, x0:x1]
+        lens_a, pads_a, silhouette = np.zeros(hw, np.float32), np.zeros(hw, np.float32), frame_a
+    else:
+        lens_k = [_fill(hw, [poly], origin) for poly in parts.lens]
+        lens_a = lens_k[0] + lens_k[1]
+        if parts.rim_outer:
+            rim_k = [_fill(hw, [o], origin) - _fill(hw, [i], origin) for o, i in zip(parts.rim_outer, parts.rim_inner)]
+            rim = np.clip(rim_k[0] + rim_k[1], 0, 1)
+        else:
+            rim = np.zeros(hw, np.float32)
+        strokes = _fill(hw, parts.strokes[:1], origin)
+        for s in parts.strokes[1:]:
+            strokes = np.maximum(strokes, _fill(hw, [s], origin))
+        pads_a = 0.4 * _fill(hw, parts.pads, origin) if parts.pads else np.zeros(hw, np.float32)
+        X, Y = np.meshgrid(np.arange(x0, x1, dtype=np.float32), np.arange(y0, y1, dtype=np.float32))
+        a = 0.5 * p.lens_width * S
+        b = a * p.lens_aspect
+        coords = [_lens_coords(X, Y, g, k, a, b) for k in (0, 1)]
+        if p.shape == "browline":  # thick top rim, thin metal wire below
+            top = sum(lens_k_outer * np.clip((-c[1] + 0.05) * 5, 0, 1)
+                      for lens_k_outer, c in zip(rim_k, coords))
+            wire_t = 0.012 * S
+            wire = [_fill(hw, [poly], origin) for poly in parts.lens]
+            wire = [np.clip(w_ - _fill(hw, [(pl - g.centres[k]) * (1 - wire_t / a) + g.centres[k]], origin), 0, 1)
+                    for k, (w_, pl) in enumerate(zip(wire, parts.lens))]
+            rim = np.clip(top, 0, 1)
+            pads_a = np.maximum(pads_a, wire[0] + wire[1])
+        frame_a = np.maximum(rim, strokes)
+        colour = _frame_colour(p, hw, rng)
+        if p.frame != "metal" and p.frame_gloss > 0 and parts.gloss:
+            # a specular band along the upper rim of plastic frames
+            band = sum(np.clip(_fill(hw, [o], origin) - _fill(hw, [i], origin), 0, 1) * np.clip(-c[1] * 1.5, 0, 1)
+                       for (o, i), c in zip(parts.gloss, coords))
+            colour += (p.frame_gloss * band)[..., None] * (255 - colour)
+        lens_dark = p.lens_opacity if p.lens != "gradient" else 0.5 * (p.lens_opacity + p.lens_opacity_bottom)
+        silhouette = np.maximum(np.maximum(frame_a, pads_a), lens_a * 0.8 * lens_dark)
+
+    # cast shadow of the frame (and dark lenses) on the face
+    M = np.float32([[1, 0, shadow_vec[0]], [0, 1, shadow_vec[1]]])
+    shadow = cv2.GaussianBlur(cv2.warpAffine(silhouette, M, (hw[1], hw[0])), (0, 0), sigma)
+    shadow = np.clip((shadow * p.shadow_strength - SHADOW_EPS) / (1 - SHADOW_EPS), 0, 1)
+    out = base * (1 - shadow)[..., None]
+
+    if parts is not None:
+        out = _lenses(out, p, g, lens_k, coords, hw, origin, parts)
+        if p.shape == "browline":
+            metal = np.array((170, 170, 175), np.float32)
+            out += (pads_a[..., None]) * (metal - out)
+        else:
+            out += pads_a[..., None] * (np.array((225, 225, 220), np.float32) - out)
+    out += frame_a[..., None] * (colour - out)
+
+    mask = (frame_a > MASK_EPS) | (lens_a > MASK_EPS) | (pads_a > MASK_EPS) | (shadow > 0)
+    x = face.copy()
+    crop = x[y0:y1, x0:x1]
+    crop[mask] = np.clip(out[mask] + 0.5, 0, 255).astype(np.uint8)
+    full_mask = np.zeros((H, W), np.uint8)
+    full_mask[y0:y1, x0:x1] = mask
+    return x, full_mask
+
+
+def _lenses(out, p: GlassesParams, g: _Geometry, lens_k, coords, hw, origin, parts) -> np.ndarray:
+    """What is seen through the lenses: magnified/shrunk face, tint, mirror, reflection, edge ring, glare."""
+    lens_a = lens_k[0] + lens_k[1]
+    la = lens_a[..., None]
+    view = out
+    if p.magnification != 1.0:
+        X, Y = np.meshgrid(np.arange(hw[1], dtype=np.float32), np.arange(hw[0], dtype=np.float32))
+        mx, my = X.copy(), Y.copy()
+        for k in (0, 1):
+            cx, cy = g.centres[k] - origin
+            inside = lens_k[k] > 0
+            mx[inside] = cx + (X[inside] - cx) / p.magnification
+            my[inside] = cy + (Y[inside] - cy) / p.magnification
+        view = cv2.remap(out, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    u_, v_ = coords[0][0] * lens_k[0] + coords[1][0] * lens_k[1], coords[0][1] * lens_k[0] + coords[1][1] * lens_k[1]
+    lens_rgb = np.array(p.lens_rgb, np.float32)
+    if p.lens == "gradient":
+        op = p.lens_opacity + (p.lens_opacity_bottom - p.lens_opacity) * np.clip((v_ + 0.8) / 1.6, 0, 1)
+        view = view + op[..., None] * (lens_rgb - view)
+    elif p.lens == "mirrored":
+        shade = np.clip(1.25 - 0.55 * (v_ + 1) + 0.15 * np.cos(3 * u_ + 1.5 * v_), 0.3, 1.3)
+        view = view + p.lens_opacity * (np.clip(lens_rgb * shade[..., None], 0, 255) - view)
+    elif p.lens_opacity > 0:
+        view = view + p.lens_opacity * (lens_rgb - view)
+    if p.reflection > 0:
+        ca, sa = np.cos(p.reflection_angle), np.sin(p.reflection_angle)
+        r = p.reflection * np.clip(0.5 + 0.5 * (u_ * ca + v_ * sa), 0, 1)
+        view = view + r[..., None] * (255 - view)
+    if p.edge_ring != 0:
+        ring = np.clip(lens_a - _fill(hw, parts.ring_inner[:1], origin) - _fill(hw, parts.ring_inner[1:], origin),
+                       0, 1)
+        if p.edge_ring > 0:
+            view = view + (p.edge_ring * ring)[..., None] * (255 - view)
+        else:
+            view = view * (1 + p.edge_ring * ring)[..., None]
+    for k, u0, v0, length, width, ang, strength in p.glares:
+        du, dv = coords[int(k)][0] - u0, coords[int(k)][1] - v0
+        c, s = np.cos(ang), np.sin(ang)
+        r1, r2 = (du * c + dv * s) / length, (-du * s + dv * c) / width
+        glare = strength * np.exp(-(r1 * r1 + r2 * r2)) * lens_k[int(k)]
+        view = view + glare[..., None] * (255 - view)
+    return out + la * (view - out)
+
+
+def synthesize(face: np.ndarray, landmarks: np.ndarray, seed_or_rng, dist: Optional[GlassesDistribution] = None,
+               params: Optional[GlassesParams] = None) -> SynthSample:
+    """Draw glasses (`params`, or a sample of `dist` from `seed_or_rng`) onto `face` (H, W, 3) uint8."""
+    face = np.asarray(face)
+    if face.dtype != np.uint8 or face.ndim != 3 or face.shape[2] != 3:
+        raise InputError(f"face must be an (H, W, 3) uint8 RGB image, got {face.dtype} {face.shape}")
+    landmarks = np.asarray(landmarks, dtype=np.float32)
+    if landmarks.shape != (68, 2) or not np.isfinite(landmarks).all():
+        raise InputError(f"landmarks must be a finite (68, 2) array, got {landmarks.shape}")
+    if params is None:
+        params = (dist or _DEFAULT_DIST).sample(np.random.default_rng(seed_or_rng))
+    x, glasses_mask = render(face, landmarks, params)
+    face_mask = (face_shape_mask(landmarks, *face.shape[:2]) >= 0.5).astype(np.uint8)
+    return SynthSample(x=x, y=face.copy(), glasses_mask=glasses_mask, face_mask=face_mask, params=params)

@@ -1,0 +1,258 @@
+"""Training-pair synthesis: determinism, exact masks, every glasses family, landmark cache, datasets, CLI."""
+
+import argparse
+import json
+import os
+import pickle
+from dataclasses import asdict
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from byeglasses.synth import FRAME_FAMILIES, LENS_SHAPES, LENS_TYPES, GlassesDistribution, GlassesParams
+from byeglasses.synth.cache import default_cache_path, landmark_cache
+from byeglasses.synth.dataset import SynthFaceDataset, SynthFolderDataset
+from byeglasses.synth.facemask import face_shape_mask
+from byeglasses.synth.preview import astronaut_face
+from byeglasses.synth.render import synthesize
+
+DATA = Path(__file__).resolve().parents[2] / "shared/data/celebahq256"
+
+
+@pytest.fixture(scope="module")
+def astro():
+    return astronaut_face(256)
+
+
+@pytest.fixture(scope="module")
+def faces_dir(tmp_path_factory, astro):
+    """Two astronaut faces and three bad files: zero-byte, not an image, no face (flat grey)."""
+    d = tmp_path_factory.mktemp("faces")
+    face = astro[0]
+    cv2.imwrite(str(d / "a.jpg"), face[:, :, ::-1])
+    cv2.imwrite(str(d / "b.png"), np.ascontiguousarray(face[:, ::-1, ::-1]))  # mirrored
+    (d / "empty.jpg").write_bytes(b"")
+    (d / "text.jpg").write_text("not an image")
+    cv2.imwrite(str(d / "grey.png"), np.full((256, 256, 3), 128, np.uint8))
+    return d
+
+
+def only(**weights):
+    """A distribution forced to one shape / frame / lens family."""
+    dist = GlassesDistribution()
+    for key, name in weights.items():
+        setattr(dist, f"{key}_weights", {name: 1.0})
+    return dist
+
+
+def check_sample(s, face):
+    assert s.x.dtype == np.uint8 and s.x.shape == face.shape
+    assert np.array_equal(s.y, face)
+    assert s.glasses_mask.dtype == np.uint8 and set(np.unique(s.glasses_mask)) <= {0, 1}
+    assert set(np.unique(s.face_mask)) <= {0, 1}
+    out = s.glasses_mask == 0
+    assert np.array_equal(s.x[out], s.y[out]), "pixels outside the glasses mask changed"
+    inside = s.glasses_mask > 0
+    assert inside.sum() > 100
+    return np.abs(s.x[inside].astype(int) - s.y[inside]).mean()
+
+
+def test_same_seed_same_pair(astro):
+    face, lm = astro
+    a, b, c = synthesize(face, lm, 7), synthesize(face, lm, 7), synthesize(face, lm, 8)
+    assert np.array_equal(a.x, b.x) and np.array_equal(a.glasses_mask, b.glasses_mask)
+    assert a.params == b.params
+    assert a.params != c.params and not np.array_equal(a.x, c.x)
+
+
+def test_outside_mask_exact_and_inside_changed(astro):
+    face, lm = astro
+    diffs = [check_sample(synthesize(face, lm, seed), face) for seed in range(40)]
+    assert np.mean(diffs) > 5
+
+
+@pytest.mark.parametrize("shape", LENS_SHAPES)
+def test_every_lens_shape_renders(astro, shape):
+    face, lm = astro
+    for seed in range(3):
+        s = synthesize(face, lm, seed, dist=only(shape=shape))
+        assert s.params.shape == shape
+        check_sample(s, face)
+
+
+@pytest.mark.parametrize("family", [("frame", f) for f in FRAME_FAMILIES] + [("lens", t) for t in LENS_TYPES])
+def test_every_frame_and_lens_family_renders(astro, family):
+    face, lm = astro
+    key, name = family
+    dist = only(**{key: name, "shape": "rectangle"})
+    s = synthesize(face, lm, 3, dist=dist)
+    assert getattr(s.params, key) == name
+    assert check_sample(s, face) > 1
+
+
+def test_dark_lenses_hide_the_eyes(astro):
+    face, lm = astro
+    dist = only(lens="sunglasses", shape="round")
+    dist.glare_count = (0, 0)
+    s = synthesize(face, lm, 0, dist=dist)
+    x, y = np.round(lm[36:42].mean(0)).astype(int)
+    assert s.glasses_mask[y - 6:y + 7, x - 8:x + 9].all()
+    patch_x, patch_y = s.x[y - 6:y + 7, x - 8:x + 9].astype(float), s.y[y - 6:y + 7, x - 8:x + 9].astype(float)
+    assert patch_x.std() < 0.3 * patch_y.std() and patch_x.mean() < patch_y.mean()
+
+
+def test_params_json_round_trip(astro):
+    face, lm = astro
+    s = synthesize(face, lm, 11)
+    d = json.loads(json.dumps(asdict(s.params)))
+    again = synthesize(face, lm, 999, params=GlassesParams.from_dict(d))
+    assert np.array_equal(again.x, s.x)
+
+
+def test_face_shape_mask_covers_face_and_forehead(astro):
+    face, lm = astro
+    m = face_shape_mask(lm, 256, 256)
+    assert m.dtype == np.float32 and m.shape == (256, 256)
+    for i in (30, 36, 45, 57, 8 - 1):  # nose, eye corners, mouth, near the chin
+        x, y = np.round(lm[i]).astype(int)
+        assert m[y, x] > 0.5
+    brow_top = int(lm[17:27, 1].min())
+    x_mid = int(lm[27, 0])
+    assert m[brow_top - 10, x_mid] > 0.5, "forehead above the brows is face"
+    assert m[0, 0] == 0 and m[255, 255] == 0
+
+
+def test_user_rgba_glasses_image(astro, tmp_path):
+    face, lm = astro
+    rgba = np.zeros((100, 300, 4), np.uint8)
+    for cx in (75, 225):
+        cv2.ellipse(rgba, (cx, 45), (60, 35), 0, 0, 360, (30, 30, 30, 255), 6)
+    path = tmp_path / "g.png"
+    cv2.imwrite(str(path), rgba)
+    dist = GlassesDistribution(image_paths=(str(path),), image_probability=1.0)
+    s = synthesize(face, lm, 0, dist=dist)
+    assert s.params.image == str(path)
+    assert check_sample(s, face) > 5
+    eye = np.round(lm[36:42].mean(0)).astype(int)
+    assert s.glasses_mask[eye[1], eye[0]] == 0, "the transparent lens area is not glasses"
+
+
+def test_landmark_cache_skips_bad_files_and_invalidates(faces_dir, tmp_path, monkeypatch):
+    cache_path = tmp_path / "lm.npz"
+    c = landmark_cache(faces_dir, cache_path, progress=False)
+    assert sorted(c.landmarks) == ["a.jpg", "b.png"]
+    assert c.landmarks["a.jpg"].shape == (68, 2)
+    assert "empty" in c.skipped["empty.jpg"]
+    assert "not a readable image" in c.skipped["text.jpg"]
+    assert "no face" in c.skipped["grey.png"]
+    assert c.computed == 5 and cache_path.is_file()
+    assert landmark_cache(faces_dir, cache_path, progress=False).computed == 0
+
+    # a changed image (tmp copy of the folder) is recomputed, alone
+    copy = tmp_path / "copy"
+    copy.mkdir()
+    for p in faces_dir.iterdir():
+        (copy / p.name).write_bytes(p.read_bytes())
+    c1 = landmark_cache(copy, tmp_path / "c.npz", progress=False)
+    img = cv2.imread(str(copy / "a.jpg"))
+    cv2.imwrite(str(copy / "a.jpg"), cv2.resize(img, (200, 200)))
+    os.utime(copy / "a.jpg", ns=(1, 10**9))
+    c2 = landmark_cache(copy, tmp_path / "c.npz", progress=False)
+    assert c2.computed == 1
+    assert not np.allclose(c1.landmarks["a.jpg"], c2.landmarks["a.jpg"])
+
+    monkeypatch.setenv("BYEGLASSES_CACHE", str(tmp_path / "env"))
+    assert str(default_cache_path(faces_dir)).startswith(str(tmp_path / "env"))
+    assert default_cache_path(faces_dir) != default_cache_path(copy)
+
+
+def test_synth_face_dataset_layout_and_determinism(faces_dir, tmp_path):
+    ds = SynthFaceDataset(faces_dir, 64, seed=3, cache_path=tmp_path / "lm.npz", progress=False)
+    assert len(ds) == 2 and set(ds.skipped) == {"empty.jpg", "text.jpg", "grey.png"}
+    item = ds[1]
+    assert item["x"].shape == (3, 64, 64) and item["x"].dtype == torch.float32
+    assert item["y"].shape == (3, 64, 64) and item["mask"].shape == (2, 64, 64) and item["index"] == 1
+    assert item["x"].min() >= -1 and item["x"].max() <= 1
+    assert set(torch.unique(item["mask"]).tolist()) <= {0.0, 1.0}
+    assert item["mask"][0].sum() > 0 and item["mask"][1].sum() > item["mask"][0].sum() * 0.5
+    outside = item["mask"][0] == 0
+    assert torch.equal(item["x"][:, outside], item["y"][:, outside])
+
+    again = SynthFaceDataset(faces_dir, 64, seed=3, cache_path=tmp_path / "lm.npz", progress=False)
+    assert torch.equal(again[1]["x"], item["x"])
+    ds.set_epoch(1)
+    assert not torch.equal(ds[1]["x"], item["x"])
+    again.set_epoch(1)
+    assert torch.equal(again[1]["x"], ds[1]["x"])
+
+    pickle.dumps(ds)
+    loader = torch.utils.data.DataLoader(ds, batch_size=2, num_workers=2)
+    batch = next(iter(loader))
+    assert batch["x"].shape == (2, 3, 64, 64) and batch["mask"].shape == (2, 2, 64, 64)
+    assert torch.equal(batch["x"][1], ds[1]["x"])
+
+
+def _synth_args(faces, out, *extra):
+    from byeglasses.synth import cli
+
+    parser = argparse.ArgumentParser()
+    cli.configure_parser(parser)
+    return cli, parser.parse_args([str(faces), str(out), *extra])
+
+
+def test_cli_writes_pairs_manifest_and_preview(faces_dir, tmp_path):
+    out, preview = tmp_path / "out", tmp_path / "sheet.png"
+    cli, args = _synth_args(faces_dir, out, "--count", "3", "--resolution", "64", "--seed", "5",
+                            "--preview", str(preview), "--cache", str(tmp_path / "lm.npz"))
+    assert cli.run(args) == 0
+    for sub in ("x", "y", "glasses-mask", "face-mask"):
+        assert sorted(p.name for p in (out / sub).iterdir()) == ["000000.png", "000001.png", "000002.png"]
+    lines = (out / "manifest.jsonl").read_text().splitlines()
+    assert len(lines) == 3
+    rec = json.loads(lines[2])
+    assert rec["source"] == "a.jpg" and rec["epoch"] == 1
+    GlassesParams.from_dict(rec["params"])
+    assert cv2.imread(str(preview)) is not None
+
+    folder = SynthFolderDataset(out, 64)
+    item = folder[0]
+    assert item["x"].shape == (3, 64, 64) and item["mask"].shape == (2, 64, 64) and item["index"] == 0
+    fresh = SynthFaceDataset(faces_dir, 64, seed=5, cache_path=tmp_path / "lm.npz", progress=False)
+    assert torch.equal(item["x"], fresh[0]["x"]) and torch.equal(item["mask"], fresh[0]["mask"])
+    assert SynthFolderDataset(out, 32)[2]["x"].shape == (3, 32, 32)
+
+
+def test_cli_refuses_to_write_into_the_faces_folder(faces_dir):
+    from byeglasses.errors import InputError
+
+    cli, args = _synth_args(faces_dir, faces_dir, "--count", "1")
+    with pytest.raises(InputError):
+        cli.run(args)
+    assert not (faces_dir / "x").exists()
+
+
+def test_non_256_photo(astro):
+    """The demo's case: the full 512-px astronaut photo with its own landmarks."""
+    from skimage.data import astronaut
+
+    from byeglasses.landmarks import detect_faces
+
+    img = astronaut()
+    lm = detect_faces(img)[0].landmarks
+    s = synthesize(img, lm, 0)
+    check_sample(s, img)
+    ys, xs = np.nonzero(s.glasses_mask)
+    assert lm[0, 0] - 20 < xs.mean() < lm[16, 0] + 20 and lm[19, 1] - 20 < ys.mean() < lm[30, 1]
+
+
+@pytest.mark.skipif(not (DATA / "test").is_dir(), reason=f"CelebA-HQ data absent ({DATA})")
+def test_celebahq_faces(tmp_path):
+    names = sorted(os.listdir(DATA / "test"))[:4]
+    ds = SynthFaceDataset(DATA / "test", 128, seed=0, cache_path=tmp_path / "lm.npz", files=names, progress=False)
+    assert len(ds) + len(ds.skipped) == 4
+    for i in range(len(ds)):
+        s = ds.sample(i)
+        check_sample(s, s.y)
