@@ -1,0 +1,66 @@
+"""`byeglasses export-onnx`: the generator as an ONNX model (fixed resolution, dynamic batch)."""
+
+from __future__ import annotations
+
+import io
+import warnings
+from pathlib import Path
+
+import torch
+
+from .errors import ByeGlassesError
+
+OPSET = 17
+
+
+class _Outputs(torch.nn.Module):
+    """The generator with both outputs always present: (ŷ, m̂); m̂ has 0 channels without SD."""
+
+    def __init__(self, generator: torch.nn.Module):
+        super().__init__()
+        self.generator = generator
+
+    def forward(self, x):
+        y_hat, m_hat = self.generator(x)
+        if m_hat is None:
+            m_hat = x[:, :0]
+        return y_hat, m_hat
+
+
+def export_onnx(generator: torch.nn.Module, resolution: int, path, opset: int = OPSET) -> Path:
+    """Write `generator` to `path`: input "x" (batch, 3, R, R) in [-1, 1], outputs "y_hat"
+    (batch, 3, R, R) and "m_hat" (batch, C, R, R). Whole file or nothing."""
+    from .checkpoint import atomic_write
+
+    path = Path(path)
+    model = _Outputs(generator.to("cpu").eval())
+    x = torch.zeros(1, 3, resolution, resolution)
+    buffer = io.BytesIO()
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notices
+        # dynamo=False: the TorchScript-based exporter works offline and needs no onnxscript.
+        torch.onnx.export(model, (x,), buffer, input_names=["x"], output_names=["y_hat", "m_hat"],
+                          dynamic_axes={"x": {0: "batch"}, "y_hat": {0: "batch"}, "m_hat": {0: "batch"}},
+                          opset_version=opset, dynamo=False)
+    data = buffer.getvalue()
+    atomic_write(path, lambda tmp: Path(tmp).write_bytes(data))
+    return path
+
+
+def configure_parser(p) -> None:
+    p.add_argument("--checkpoint", default=None,
+                   help="generator checkpoint (.safetensors); default: the model shipped with the package")
+    p.add_argument("--out", default="generator.onnx", help="ONNX file to write")
+    p.add_argument("--opset", type=int, default=OPSET, help="ONNX opset version (17 or later)")
+
+
+def run(args) -> int:
+    from .checkpoint import load_generator
+
+    if args.opset < 17:
+        raise ByeGlassesError(f"--opset must be 17 or later, got {args.opset}")
+    generator, config = load_generator(args.checkpoint, device="cpu")
+    path = export_onnx(generator, config.model.resolution, args.out, opset=args.opset)
+    r = config.model.resolution
+    print(f"wrote {path}: input x (batch, 3, {r}, {r}) in [-1, 1] -> y_hat, m_hat (preset {config.preset})")
+    return 0

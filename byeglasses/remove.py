@@ -1,0 +1,220 @@
+"""Remove glasses from photos: detect every face, align it to the canonical crop, run the
+generator, warp the result back and blend it in only where the glasses were."""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Dict, List, Optional, Tuple, Union
+
+import cv2
+import numpy as np
+import torch
+
+from .errors import ByeGlassesError, CheckpointError
+from .geometry import align, blend_weight, estimate_alignment, paste_back, unalign
+from .imageio import Photo, from_array, read_image
+
+# dlib's HOG detector finds faces from about 80 px: the photo is shrunk so that the smallest
+# face searched for is that size, and landmarks are then refined at full resolution.
+HOG_FACE = 80.0
+# HOG detections with a lower SVM score are dropped (on the astronaut, the mission patch scores
+# 0.02-0.09 and the face 0.24-1.5 at every detection scale).
+DETECT_THRESHOLD = 0.1
+# Without --min-face, faces smaller than 1/AUTO_MIN_FACE of the photo's long side are not searched.
+AUTO_MIN_FACE = 8
+# glasses_probability = mean of the TOP_K highest glasses-mask values (fraction of the crop).
+TOP_K = 0.01
+# The generator runs on at most this many faces at once.
+MAX_BATCH = 16
+
+
+@dataclass
+class FaceResult:
+    box: Tuple[int, int, int, int]  # left, top, right, bottom in photo pixels (dlib's box)
+    landmarks: np.ndarray  # (68, 2) float32, photo pixels
+    glasses_probability: float  # mean of the top 1% glasses-mask values in the face crop
+    glasses_area: float  # fraction of the face crop predicted as glasses (mask >= threshold)
+    changed: bool  # whether the glasses were removed from this face
+    reason: str  # why (not) changed, for the user
+
+
+@dataclass
+class RemovalResult:
+    image: np.ndarray  # (H, W, 3) uint8 RGB: the photo without glasses
+    glasses_mask: np.ndarray  # (H, W) float32 in [0, 1]: predicted glasses probability (0 away from faces)
+    blend_mask: np.ndarray  # (H, W) float32 in [0, 1]: weight of the generator's output; 0 = original bytes
+    faces: List[FaceResult]
+    timings: Dict[str, float] = field(default_factory=dict)  # seconds: detect, align, generator, paste
+
+    @property
+    def changed(self) -> bool:
+        return any(f.changed for f in self.faces)
+
+
+ImageLike = Union[np.ndarray, "PIL.Image.Image", str, os.PathLike]  # noqa: F821
+
+
+class GlassesRemover:
+    """`GlassesRemover().remove(image)` with the shipped model; or `checkpoint=` a trained one;
+    `backend="onnx", onnx=path` for ONNX Runtime on CPU (`onnx_threads`, 0 = all cores); or
+    `generator=` any module with the Generator's interface (`resolution=` its input side)."""
+
+    def __init__(self, checkpoint: Optional[Union[str, os.PathLike]] = None, device: Optional[str] = None,
+                 backend: str = "torch", onnx: Optional[Union[str, os.PathLike]] = None,
+                 threshold: float = 0.5, min_area: float = 0.005, min_face: Optional[float] = None,
+                 dilate: float = 0.03, feather: float = 0.015,
+                 generator: Optional[torch.nn.Module] = None, resolution: Optional[int] = None,
+                 onnx_threads: int = 0):
+        self.threshold = threshold  # glasses-mask probability at which a pixel counts as glasses
+        self.min_area = min_area  # faces with a smaller glasses area (fraction of the crop) are left alone
+        self.min_face = min_face  # smallest face box searched for and processed, in pixels; None: auto
+        self.dilate, self.feather = dilate, feather  # blend region growth and softness, fractions of the crop
+        self.backend = backend
+        self._session = None
+        if backend == "onnx":
+            if onnx is None:
+                raise ByeGlassesError("the onnx backend needs a model file: --onnx PATH (make one with "
+                                      "`byeglasses export-onnx`)")
+            self._session, self.resolution = _onnx_session(onnx, onnx_threads)
+            self.device = torch.device("cpu")
+        elif backend == "torch":
+            if generator is None:
+                from .checkpoint import load_generator
+
+                generator, config = load_generator(checkpoint, device=device)
+                resolution = config.model.resolution
+            elif resolution is None:
+                resolution = generator.cfg.resolution
+            self.generator = generator.eval()
+            self.resolution = int(resolution)
+            self.device = next(generator.parameters()).device
+        else:
+            raise ByeGlassesError(f"unknown backend {backend!r}; use torch or onnx")
+
+    # -- stages -------------------------------------------------------------------------------
+
+    def detection_scale(self, image_shape) -> float:
+        """Scale of the copy the detector sees: a face of `min_face` pixels becomes HOG-sized."""
+        min_face = self.min_face or max(HOG_FACE, max(image_shape[:2]) / AUTO_MIN_FACE)
+        return min(2.0, HOG_FACE / min_face)
+
+    def detect(self, rgb: np.ndarray):
+        """Faces in a photo, largest first: HOG on a shrunk greyscale copy, 68 landmarks refined
+        at full resolution."""
+        from .landmarks import Face, _detector, landmarks_in_box
+
+        scale = self.detection_scale(rgb.shape)
+        h, w = rgb.shape[:2]
+        small = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+        if scale != 1.0:
+            size = (max(1, round(w * scale)), max(1, round(h * scale)))
+            small = cv2.resize(small, size, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+        rects, scores, _ = _detector().run(small, 0, DETECT_THRESHOLD)
+        faces = []
+        for rect, score in zip(rects, scores):
+            box = tuple(int(round(v / scale)) for v in (rect.left(), rect.top(), rect.right(), rect.bottom()))
+            face = Face(box, float(score), landmarks_in_box(rgb, box))
+            if not self.min_face or face.size >= self.min_face:
+                faces.append(face)
+        return sorted(faces, key=lambda f: -f.size)
+
+    @torch.inference_mode()
+    def run_generator(self, crops: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+        """(N, R, R, 3) uint8 crops -> (ŷ (N, R, R, 3) float32 0..255, glasses mask (N, R, R) float32)."""
+        x = np.ascontiguousarray(crops.transpose(0, 3, 1, 2), np.float32) / 127.5 - 1.0  # (N, 3, R, R) in [-1, 1]
+        ys, ms = [], []
+        for i in range(0, len(x), MAX_BATCH):
+            xb = x[i:i + MAX_BATCH]
+            if self._session is not None:
+                y_hat, m_hat = self._session.run(None, {self._session.get_inputs()[0].name: xb})[:2]
+            else:
+                y_t, m_t = self.generator(torch.from_numpy(xb).to(self.device))
+                y_hat = y_t.float().cpu().numpy()
+                m_hat = None if m_t is None else m_t.float().cpu().numpy()
+            if m_hat is None or m_hat.shape[1] == 0:
+                # No segmentation decoder (ablation): glasses are where the generator changed the face.
+                glasses = np.clip(np.abs(y_hat - xb).mean(1) / 0.2, 0.0, 1.0)
+            else:
+                glasses = m_hat[:, 0]
+            ys.append((y_hat.transpose(0, 2, 3, 1) + 1.0) * 127.5)
+            ms.append(glasses)
+        return np.concatenate(ys).astype(np.float32), np.concatenate(ms).astype(np.float32)
+
+    # -- the whole pipeline ---------------------------------------------------------------------
+
+    def remove(self, image: ImageLike) -> RemovalResult:
+        """Remove glasses from every face in `image`: an (H, W, 3) uint8 RGB array, a PIL image or
+        a path (EXIF orientation is applied). Pixels outside the blended region are unchanged."""
+        rgb = _as_photo(image).rgb
+        timings = {}
+        t = time.perf_counter()
+        faces = self.detect(rgb)
+        timings["detect"] = time.perf_counter() - t
+
+        t = time.perf_counter()
+        r = self.resolution
+        alignments = [estimate_alignment(f.landmarks, r) for f in faces]
+        crops = np.stack([align(rgb, a) for a in alignments]) if faces else np.zeros((0, r, r, 3), np.uint8)
+        timings["align"] = time.perf_counter() - t
+
+        t = time.perf_counter()
+        outputs, masks = self.run_generator(crops) if faces else ([], [])
+        timings["generator"] = time.perf_counter() - t
+
+        t = time.perf_counter()
+        h, w = rgb.shape[:2]
+        out = rgb
+        glasses_mask = np.zeros((h, w), np.float32)
+        blend_mask = np.zeros((h, w), np.float32)
+        results = []
+        k = max(1, int(TOP_K * r * r))
+        for face, al, y_hat, m in zip(faces, alignments, outputs, masks):
+            probability = float(np.sort(m, axis=None)[-k:].mean())
+            area = float((m >= self.threshold).mean())
+            box = al.bounds(rgb.shape)
+            x0, y0, x1, y1 = box
+            region = glasses_mask[y0:y1, x0:x1]
+            np.maximum(region, unalign(m, al, box), out=region)
+            if area < self.min_area:
+                results.append(FaceResult(face.box, face.landmarks, probability, area, False,
+                                          f"no glasses found (glasses area {area:.2%} < {self.min_area:.2%})"))
+                continue
+            weight_crop = blend_weight(m, self.threshold, self.dilate, self.feather)
+            weight = unalign(weight_crop, al, box)
+            patch = np.clip(unalign(y_hat, al, box, interpolation=cv2.INTER_CUBIC), 0.0, 255.0)
+            out, changed = paste_back(out, patch, weight, box)
+            region = blend_mask[y0:y1, x0:x1]
+            np.maximum(region, np.where(changed[y0:y1, x0:x1], weight, 0.0), out=region)
+            results.append(FaceResult(face.box, face.landmarks, probability, area, bool(changed.any()),
+                                      "glasses removed" if changed.any() else "blend region empty"))
+        timings["paste"] = time.perf_counter() - t
+        return RemovalResult(out.copy() if out is rgb else out, glasses_mask, blend_mask, results, timings)
+
+
+def _as_photo(image: ImageLike) -> Photo:
+    if isinstance(image, (str, os.PathLike)):
+        return read_image(Path(image))
+    return from_array(image)
+
+
+def _onnx_session(path, threads: int = 0):
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such ONNX file (make one with `byeglasses export-onnx`)")
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        raise ByeGlassesError("the onnx backend needs onnxruntime: pip install 'byeglasses[onnx]'") from None
+    try:
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads  # 0: ONNX Runtime's choice (all cores)
+        session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    except Exception as e:  # noqa: BLE001 - onnxruntime raises its own exception types
+        raise CheckpointError(f"{path}: not a usable ONNX model ({e})") from None
+    shape = session.get_inputs()[0].shape  # [batch, 3, R, R]
+    if len(shape) != 4 or not isinstance(shape[-1], int):
+        raise CheckpointError(f"{path}: expected an input of shape (batch, 3, R, R), got {shape}")
+    return session, int(shape[-1])

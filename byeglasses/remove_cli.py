@@ -1,0 +1,215 @@
+"""`byeglasses remove` (glasses off users' photos, in batch) and `byeglasses demo` (the astronaut)."""
+
+from __future__ import annotations
+
+import glob
+import sys
+from pathlib import Path
+from typing import List, Tuple
+
+import numpy as np
+
+from .errors import ByeGlassesError, InputError
+from .imageio import IMAGE_SUFFIXES, compose, format_notes, output_name, read_image, write_image, write_rgb
+
+
+def _add_model_options(p) -> None:
+    p.add_argument("--checkpoint", default=None,
+                   help="generator checkpoint (.safetensors); default: the model shipped with the package")
+    p.add_argument("--device", default=None, help="cpu, cuda, cuda:N or mps; default: CUDA, else MPS, else CPU")
+    p.add_argument("--threshold", type=float, default=0.5,
+                   help="glasses-mask probability from which a pixel counts as glasses")
+    p.add_argument("--min-area", type=float, default=0.005,
+                   help="faces whose glasses area (fraction of the aligned face crop) is smaller are left untouched")
+
+
+def configure_remove_parser(p) -> None:
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files, folders (their images) or glob patterns")
+    p.add_argument("-o", "--outdir", required=True, help="folder for the outputs, named like the inputs")
+    _add_model_options(p)
+    p.add_argument("--backend", choices=("torch", "onnx"), default="torch",
+                   help="run the generator with PyTorch or with ONNX Runtime (CPU)")
+    p.add_argument("--onnx", default=None, help="ONNX generator for --backend onnx (see `byeglasses export-onnx`)")
+    p.add_argument("--min-face", type=float, default=None,
+                   help="smallest face to process, in pixels (dlib box side); default: 1/8 of the photo's "
+                        "long side, at least 80. Smaller values find smaller faces but detect more slowly")
+    p.add_argument("--quality", type=int, default=95, help="JPEG / WebP quality of the outputs (1-100)")
+    p.add_argument("--save-masks", action="store_true",
+                   help="also write NAME.glasses.png (predicted glasses probability) and NAME.blend.png "
+                        "(where the output was blended in)")
+    p.add_argument("--side-by-side", action="store_true", help="also write NAME.side-by-side.jpg: input | output")
+
+
+def _check_options(args) -> None:
+    if not 1 <= getattr(args, "quality", 95) <= 100:
+        raise ByeGlassesError(f"--quality must be within 1..100, got {args.quality}")
+    if not 0.0 <= args.threshold <= 1.0:
+        raise ByeGlassesError(f"--threshold must be within 0..1, got {args.threshold}")
+    if not 0.0 <= args.min_area <= 1.0:
+        raise ByeGlassesError(f"--min-area must be within 0..1, got {args.min_area}")
+    if getattr(args, "backend", "torch") == "onnx" and not args.onnx:
+        raise ByeGlassesError("--backend onnx needs --onnx PATH (make one with `byeglasses export-onnx`)")
+
+
+def collect_inputs(specs: List[str]) -> Tuple[List[Path], List[str]]:
+    """Files named, images inside folders named (not recursive), and glob matches; plus a message
+    for each spec that matched nothing."""
+    files, problems, seen = [], [], set()
+
+    def add(path: Path):
+        key = path.resolve()
+        if key not in seen:
+            seen.add(key)
+            files.append(path)
+
+    for spec in specs:
+        path = Path(spec)
+        if path.is_dir():
+            found = sorted(p for p in path.iterdir()
+                           if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith("."))
+            if not found:
+                problems.append(f"{spec}: folder holds no image files ({', '.join(sorted(IMAGE_SUFFIXES))})")
+            for p in found:
+                add(p)
+        elif path.exists() or path.is_symlink():
+            add(path)
+        elif glob.has_magic(spec):
+            matches = sorted(Path(m) for m in glob.glob(spec))
+            matches = [m for m in matches if m.is_file()]
+            if not matches:
+                problems.append(f"{spec}: the pattern matches no file")
+            for p in matches:
+                add(p)
+        else:
+            problems.append(f"{spec}: no such file or folder")
+    return files, problems
+
+
+def run_remove(args) -> int:
+    from tqdm import tqdm
+
+    from .remove import GlassesRemover
+
+    _check_options(args)
+    files, problems = collect_inputs(args.inputs)
+    outdir = Path(args.outdir)
+    if outdir.exists() and not outdir.is_dir():
+        raise ByeGlassesError(f"--outdir {outdir} exists and is not a folder")
+    if outdir.exists():
+        for f in files:
+            if f.parent.resolve() == outdir.resolve():
+                raise ByeGlassesError(f"--outdir {outdir} holds the input {f}: outputs would overwrite inputs; "
+                                      "choose another folder")
+    for message in problems:
+        print(f"byeglasses remove: error: {message}", file=sys.stderr)
+    if not files:
+        print("byeglasses remove: no input to process", file=sys.stderr)
+        return 1
+    inputs = {f.resolve() for f in files}
+
+    remover = GlassesRemover(args.checkpoint, device=args.device, backend=args.backend, onnx=args.onnx,
+                             threshold=args.threshold, min_area=args.min_area, min_face=args.min_face)
+    counts = {"written": 0, "no face": 0, "no glasses": 0, "failed": len(problems)}
+    used = {}  # output name -> input that claimed it
+    bar = tqdm(files, desc="removing glasses", unit="photo", disable=None)
+    for path in bar:
+        try:
+            status = _remove_one(path, remover, outdir, inputs, used, args, bar.write)
+            counts[status] += 1
+        except (InputError, OSError) as e:
+            message = str(e) if str(path) in str(e) else f"{path}: {e}"
+            bar.write(f"byeglasses remove: error: {message}", file=sys.stderr)
+            counts["failed"] += 1
+        except Exception as e:  # noqa: BLE001 - one bad photo must not stop the batch
+            bar.write(f"byeglasses remove: error: {path}: unexpected {type(e).__name__}: {e}", file=sys.stderr)
+            counts["failed"] += 1
+    bar.close()
+    print(f"done: {len(files) + len(problems)} input(s): {counts['written']} written to {outdir}, "
+          f"{counts['no glasses']} without glasses and {counts['no face']} without a face (nothing written), "
+          f"{counts['failed']} failed")
+    return 1 if counts["failed"] else 0
+
+
+def _remove_one(path: Path, remover, outdir: Path, inputs, used, args, say) -> str:
+    photo = read_image(path)
+    name = output_name(photo)
+    out_path = outdir / name
+    stem = Path(name).stem
+    extra = [outdir / f"{stem}.glasses.png", outdir / f"{stem}.blend.png", outdir / f"{stem}.side-by-side.jpg"]
+    for target in [out_path] + extra:
+        if target.resolve() in inputs:
+            raise InputError(f"{path}: its output {target} would overwrite an input; choose another --outdir")
+    if name in used:
+        raise InputError(f"{path}: same output name {name} as {used[name]}; rename one of them")
+    used[name] = path
+
+    result = remover.remove(photo.rgb)
+    for note in format_notes(photo):
+        say(f"{path}: note: {note}")
+    if not result.faces:
+        say(f"{path}: no face found (faces are searched from {remover_min_face(remover, photo.rgb.shape):.0f} px; "
+            "see --min-face); nothing written")
+        return "no face"
+    if args.save_masks:
+        write_rgb(extra[0], np.rint(result.glasses_mask * 255).astype(np.uint8))
+        write_rgb(extra[1], np.ceil(result.blend_mask * 255).astype(np.uint8))  # 0 exactly where unchanged
+    faces = ", ".join(f"face {i + 1} at {f.box[:2]}: glasses p={f.glasses_probability:.2f}, {f.reason}"
+                      for i, f in enumerate(result.faces))
+    if not result.changed:
+        say(f"{path}: {faces}; nothing written")
+        return "no glasses"
+    native = compose(photo, result.image, result.blend_mask > 0)
+    write_image(out_path, native, photo, quality=args.quality)
+    if args.side_by_side:
+        write_rgb(extra[2], np.concatenate([photo.rgb, result.image], axis=1), quality=args.quality)
+    say(f"{path}: {faces} -> {out_path}")
+    return "written"
+
+
+def remover_min_face(remover, shape) -> float:
+    from .remove import HOG_FACE
+
+    return HOG_FACE / remover.detection_scale(shape)
+
+
+# -- demo -------------------------------------------------------------------------------------
+
+
+def configure_demo_parser(p) -> None:
+    p.add_argument("--out", default="byeglasses-demo.png",
+                   help="side-by-side PNG to write: with drawn glasses | output | original")
+    p.add_argument("--seed", type=int, default=0, help="which glasses the synthesizer draws")
+    _add_model_options(p)
+
+
+def psnr(a: np.ndarray, b: np.ndarray, mask: np.ndarray) -> float:
+    """PSNR in dB between uint8 images over the pixels where `mask` is set."""
+    diff = (a.astype(np.float64) - b.astype(np.float64))[mask.astype(bool)]
+    mse = float((diff ** 2).mean()) if diff.size else 0.0
+    return float("inf") if mse == 0 else 10.0 * np.log10(255.0 ** 2 / mse)
+
+
+def run_demo(args) -> int:
+    from skimage import data
+
+    from .remove import GlassesRemover
+    from .synth.render import synthesize
+
+    _check_options(args)
+    remover = GlassesRemover(args.checkpoint, device=args.device, threshold=args.threshold, min_area=args.min_area)
+    original = data.astronaut()
+    faces = remover.detect(original)
+    if not faces:
+        raise ByeGlassesError("no face found in the astronaut image (is dlib installed correctly?)")
+    sample = synthesize(original, faces[0].landmarks, args.seed)
+    result = remover.remove(sample.x)
+    mask = sample.glasses_mask > 0
+    before, after = psnr(sample.x, original, mask), psnr(result.image, original, mask)
+    out = Path(args.out)
+    write_rgb(out, np.concatenate([sample.x, result.image, original], axis=1))
+    face = result.faces[0] if result.faces else None
+    state = (f"glasses p={face.glasses_probability:.2f}, {face.reason}") if face else "no face found after drawing"
+    print(f"wrote {out} (with glasses | output | original); {state}")
+    print(f"PSNR inside the drawn glasses ({int(mask.sum())} px) vs the original: "
+          f"input {before:.2f} dB, output {after:.2f} dB ({after - before:+.2f} dB)")
+    return 0

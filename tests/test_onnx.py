@@ -1,0 +1,63 @@
+"""ONNX export: ONNX Runtime reproduces PyTorch, and `remove --backend onnx` uses it."""
+
+import numpy as np
+import pytest
+import torch
+
+from byeglasses.cli import main
+
+ort = pytest.importorskip("onnxruntime")
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    from byeglasses.checkpoint import save_checkpoint
+    from byeglasses.config import get_preset
+    from byeglasses.networks import Generator
+
+    folder = tmp_path_factory.mktemp("onnx")
+    cfg = get_preset("tiny")
+    torch.manual_seed(1)
+    save_checkpoint(folder / "tiny.safetensors", cfg, Generator(cfg.model))
+    assert main(["export-onnx", "--checkpoint", str(folder / "tiny.safetensors"),
+                 "--out", str(folder / "g.onnx")]) == 0
+    return folder / "tiny.safetensors", folder / "g.onnx"
+
+
+def test_onnx_runtime_matches_pytorch(exported):
+    from byeglasses.checkpoint import load_generator
+
+    ckpt, onnx_path = exported
+    generator, cfg = load_generator(ckpt, device="cpu")
+    session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    r = cfg.model.resolution
+    assert session.get_inputs()[0].shape[1:] == [3, r, r]
+    x = torch.rand(3, 3, r, r) * 2 - 1  # batch 3: the batch axis is dynamic
+    with torch.no_grad():
+        y_t, m_t = generator(x)
+    y_o, m_o = session.run(None, {"x": x.numpy()})
+    assert np.abs(y_o - y_t.numpy()).max() <= 1e-3
+    assert np.abs(m_o - m_t.numpy()).max() <= 1e-3
+
+
+def test_remover_onnx_backend_agrees_with_torch(exported, astronaut):
+    from byeglasses.remove import GlassesRemover
+
+    ckpt, onnx_path = exported
+    kw = dict(threshold=0.5, min_area=0.0)
+    a = GlassesRemover(ckpt, device="cpu", **kw).remove(astronaut)
+    b = GlassesRemover(backend="onnx", onnx=onnx_path, **kw).remove(astronaut)
+    assert len(a.faces) == len(b.faces) >= 1
+    for fa, fb in zip(a.faces, b.faces):
+        assert fa.glasses_probability == pytest.approx(fb.glasses_probability, abs=1e-3)
+    assert np.abs(a.image.astype(int) - b.image.astype(int)).max() <= 2
+
+
+def test_cli_onnx_backend_writes_output(exported, astronaut, tmp_path):
+    from PIL import Image
+
+    _, onnx_path = exported
+    Image.fromarray(astronaut).save(tmp_path / "a.png")
+    rc = main(["remove", str(tmp_path / "a.png"), "-o", str(tmp_path / "out"), "--backend", "onnx",
+               "--onnx", str(onnx_path), "--min-area", "0"])
+    assert rc == 0 and (tmp_path / "out" / "a.png").is_file()

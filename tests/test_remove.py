@@ -1,0 +1,156 @@
+"""GlassesRemover and the `remove` / `demo` commands, end to end on the astronaut."""
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from byeglasses.cli import main
+from byeglasses.errors import CheckpointError
+from byeglasses.remove import GlassesRemover
+
+
+class BandGenerator(torch.nn.Module):
+    """Stands in for a trained generator: 'glasses' on a band over the template's eyes, and a
+    flat grey face, so the tests know exactly what must change."""
+
+    def __init__(self, resolution=64, glasses=True):
+        super().__init__()
+        self.r, self.glasses = resolution, glasses
+        self.anchor = torch.nn.Parameter(torch.zeros(()))  # gives the module a device
+
+    def forward(self, x):
+        r = self.r
+        m = torch.zeros(x.shape[0], 2, r, r)
+        if self.glasses:
+            m[:, 0, int(0.43 * r):int(0.53 * r), int(0.28 * r):int(0.72 * r)] = 1.0
+        return torch.zeros_like(x) + self.anchor, m
+
+
+@pytest.fixture(scope="module")
+def tiny_checkpoint(tmp_path_factory):
+    from byeglasses.checkpoint import save_checkpoint
+    from byeglasses.config import get_preset
+    from byeglasses.networks import Generator
+
+    cfg = get_preset("tiny")
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("ckpt") / "tiny.safetensors"
+    save_checkpoint(path, cfg, Generator(cfg.model))
+    return path
+
+
+def test_only_the_glasses_region_changes(astronaut):
+    result = GlassesRemover(generator=BandGenerator(), resolution=64).remove(astronaut)
+    assert len(result.faces) == 1
+    face = result.faces[0]
+    assert face.changed and face.glasses_probability > 0.99 and 0.03 < face.glasses_area < 0.06
+    outside = result.blend_mask == 0
+    assert result.image[outside].tobytes() == astronaut[outside].tobytes()
+    # the eyes are inside the region and were replaced by the generator's grey
+    for x, y in face.landmarks[36:48].round().astype(int):
+        assert result.blend_mask[y, x] > 0.9 and np.abs(result.image[y, x].astype(int) - 127).max() <= 2
+    # nothing changed below the nose or far from the face
+    nose_y = int(face.landmarks[33, 1])
+    assert (result.blend_mask[nose_y:] == 0).all()
+    assert result.glasses_mask.max() == pytest.approx(1.0, abs=0.01) and result.glasses_mask[nose_y:].max() == 0
+
+
+def test_a_face_without_glasses_is_left_untouched(astronaut):
+    result = GlassesRemover(generator=BandGenerator(glasses=False), resolution=64).remove(astronaut)
+    assert [f.changed for f in result.faces] == [False]
+    assert "no glasses" in result.faces[0].reason and result.faces[0].glasses_area == 0.0
+    assert result.image.tobytes() == astronaut.tobytes() and not result.blend_mask.any()
+
+
+def test_several_faces(astronaut):
+    two = np.concatenate([astronaut, astronaut[:, ::-1]], axis=1)
+    result = GlassesRemover(generator=BandGenerator(), resolution=64).remove(two)
+    assert len(result.faces) == 2 and all(f.changed for f in result.faces)
+    lefts = sorted(f.box[0] for f in result.faces)
+    assert lefts[0] < 512 <= lefts[1]
+
+
+def test_accepts_arrays_pil_images_and_paths(astronaut, tmp_path):
+    Image.fromarray(astronaut).save(tmp_path / "a.png")
+    remover = GlassesRemover(generator=BandGenerator(), resolution=64)
+    outs = [remover.remove(x).image for x in (astronaut, Image.fromarray(astronaut), tmp_path / "a.png")]
+    assert outs[0].tobytes() == outs[1].tobytes() == outs[2].tobytes()
+
+
+def test_missing_default_model_says_what_to_do(monkeypatch, tmp_path):
+    import byeglasses.checkpoint as checkpoint
+
+    monkeypatch.setattr(checkpoint, "DEFAULT_WEIGHTS", tmp_path / "default.safetensors")
+    with pytest.raises(CheckpointError, match="--checkpoint"):
+        GlassesRemover()
+
+
+def _write_batch(folder, astronaut):
+    good = Image.fromarray(astronaut)
+    good.save(folder / "good.png")
+    good.convert("L").save(folder / "grey.png")
+    rgba = np.dstack([astronaut, np.full(astronaut.shape[:2], 128, np.uint8)])
+    Image.fromarray(rgba, "RGBA").save(folder / "rgba.png")
+    good.convert("CMYK").save(folder / "cmyk.jpg", quality=95)
+    Image.fromarray(np.asarray(good.convert("L")).astype(np.uint16) * 257).save(folder / "deep.png")
+    Image.fromarray(np.full((200, 300, 3), 90, np.uint8)).save(folder / "noface.png")
+    (folder / "cut.jpg").write_bytes((folder / "cmyk.jpg").read_bytes()[:3000])
+    (folder / "empty.jpg").write_bytes(b"")
+    (folder / "notes.txt").write_text("not a picture")
+    _bomb_png(folder / "bomb.png")
+
+
+def _bomb_png(path, side=40_000):
+    """A 100-byte PNG that declares 40000x40000 pixels."""
+    import struct
+    import zlib
+
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    header = struct.pack(">IIBBBBB", side, side, 1, 0, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b""))
+                     + chunk(b"IEND", b""))
+
+
+def test_batch_goes_on_past_bad_inputs(astronaut, tmp_path, tiny_checkpoint, capsys):
+    src, out = tmp_path / "in", tmp_path / "out"
+    src.mkdir()
+    _write_batch(src, astronaut)
+    rc = main(["remove", str(src), str(src / "notes.txt"), str(tmp_path / "absent.png"), "-o", str(out),
+               "--checkpoint", str(tiny_checkpoint), "--min-area", "0", "--save-masks"])
+    captured = capsys.readouterr()
+    assert rc == 1
+    for name in ("cut.jpg", "empty.jpg", "notes.txt", "bomb.png", "absent.png"):
+        assert name in captured.err
+    assert "noface.png: no face found" in captured.out
+    written = {p.name for p in out.iterdir() if ".glasses." not in p.name and ".blend." not in p.name}
+    assert written == {"good.png", "grey.png", "rgba.png", "cmyk.jpg", "deep.png"}
+
+    # untouched pixels are bit-identical in the file; some pixels did change
+    blend = np.asarray(Image.open(out / "good.blend.png")) > 0
+    before, after = np.asarray(Image.open(src / "good.png")), np.asarray(Image.open(out / "good.png"))
+    assert blend.any() and before[~blend].tobytes() == after[~blend].tobytes()
+    assert (before != after).any()
+    # faithful forms
+    assert Image.open(out / "grey.png").mode == "L"
+    rgba = np.asarray(Image.open(out / "rgba.png"))
+    assert rgba.shape[2] == 4 and (rgba[..., 3] == 128).all()
+    assert Image.open(out / "cmyk.jpg").mode == "CMYK"
+    assert Image.open(out / "deep.png").mode.startswith("I")
+    assert "deep.png: note: 16-bit" in captured.out
+
+
+def test_outdir_that_holds_the_inputs_is_refused(astronaut, tmp_path, tiny_checkpoint, capsys):
+    Image.fromarray(astronaut).save(tmp_path / "a.png")
+    rc = main(["remove", str(tmp_path / "a.png"), "-o", str(tmp_path), "--checkpoint", str(tiny_checkpoint)])
+    assert rc == 2 and "overwrite" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.png"]
+
+
+def test_demo_writes_a_side_by_side_png(tmp_path, tiny_checkpoint, capsys):
+    out = tmp_path / "demo.png"
+    assert main(["demo", "--checkpoint", str(tiny_checkpoint), "--out", str(out)]) == 0
+    im = Image.open(out)
+    assert im.format == "PNG" and im.size == (3 * 512, 512)
+    assert "PSNR" in capsys.readouterr().out
