@@ -83,6 +83,14 @@ def detect_faces(image: np.ndarray, upsample: int = 0, min_size: float = 0.0) ->
     return faces
 
 
+def detect_boxes(image: np.ndarray, threshold: float = 0.0, upsample: int = 0
+                 ) -> List[Tuple[Tuple[int, int, int, int], float]]:
+    """Face boxes (left, top, right, bottom) and detector scores, without landmarks; `image`
+    may be greyscale (H, W) or RGB. Detections scoring below `threshold` are dropped."""
+    rects, scores, _ = _detector().run(np.ascontiguousarray(image), upsample, threshold)
+    return [((r.left(), r.top(), r.right(), r.bottom()), float(s)) for r, s in zip(rects, scores)]
+
+
 def landmarks_in_box(image: np.ndarray, box: Tuple[int, int, int, int]) -> np.ndarray:
     """68 landmarks of the face inside `box` (left, top, right, bottom), without detection."""
     import dlib

@@ -104,7 +104,7 @@ class GlassesRemover:
     def detect(self, rgb: np.ndarray):
         """Faces in a photo, largest first: HOG on a shrunk greyscale copy, 68 landmarks refined
         at full resolution."""
-        from .landmarks import Face, _detector, landmarks_in_box
+        from .landmarks import Face, detect_boxes, landmarks_in_box
 
         scale = self.detection_scale(rgb.shape)
         h, w = rgb.shape[:2]
@@ -112,11 +112,10 @@ class GlassesRemover:
         if scale != 1.0:
             size = (max(1, round(w * scale)), max(1, round(h * scale)))
             small = cv2.resize(small, size, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
-        rects, scores, _ = _detector().run(small, 0, DETECT_THRESHOLD)
         faces = []
-        for rect, score in zip(rects, scores):
-            box = tuple(int(round(v / scale)) for v in (rect.left(), rect.top(), rect.right(), rect.bottom()))
-            face = Face(box, float(score), landmarks_in_box(rgb, box))
+        for small_box, score in detect_boxes(small, DETECT_THRESHOLD):
+            box = tuple(int(round(v / scale)) for v in small_box)
+            face = Face(box, score, landmarks_in_box(rgb, box))
             if not self.min_face or face.size >= self.min_face:
                 faces.append(face)
         return sorted(faces, key=lambda f: -f.size)
