@@ -46,3 +46,12 @@ def test_small_model_overfits_two_pairs():
     for _ in range(60):
         last = gan.training_step(batch)["l1_global"]
     assert last <= 0.5 * first, (first, last)
+
+
+def test_identity_loss_applies_every_id_every_steps():
+    ie = torch.nn.Sequential(torch.nn.AdaptiveAvgPool2d(4), torch.nn.Flatten(), torch.nn.Linear(48, 16))
+    cfg = get_preset("tiny")
+    cfg.loss.lambda_id, cfg.loss.id_every = 1.0, 3
+    gan = ByeGlassesGAN(cfg, identity_extractor=ie)
+    used = [gan.training_step(_two_pairs(64), step=s)["id"] > 0 for s in range(6)]
+    assert used == [True, False, False, True, False, False]
