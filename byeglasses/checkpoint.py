@@ -62,8 +62,8 @@ def save_checkpoint(path: PathLike, config: Config, generator: torch.nn.Module,
     atomic_write(f"{path}.json", lambda tmp: Path(tmp).write_text(json.dumps(meta, indent=2, sort_keys=True)))
 
 
-def read_checkpoint(path: PathLike) -> Tuple[Dict[str, torch.Tensor], dict]:
-    """(tensors on CPU, metadata dict with 'config'), or CheckpointError naming the file."""
+def read_safetensors(path: PathLike) -> Tuple[Dict[str, torch.Tensor], Dict[str, str]]:
+    """(tensors on CPU, the file's string metadata), or CheckpointError naming the file."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: no such checkpoint file")
@@ -72,9 +72,24 @@ def read_checkpoint(path: PathLike) -> Tuple[Dict[str, torch.Tensor], dict]:
 
         with safe_open(str(path), framework="pt") as f:
             header = f.metadata() or {}
-        tensors = load_file(str(path), device="cpu")
+        return load_file(str(path), device="cpu"), header
     except (SafetensorError, OSError, ValueError, RuntimeError) as e:
         raise CheckpointError(f"{path}: not a readable safetensors file ({e})") from None
+
+
+def mismatch_report(title: str, missing, unexpected, shapes) -> str:
+    """A CheckpointError message: the title, then up to 8 of each kind of mismatch."""
+    lines = [title]
+    for kind, items in (("missing keys", missing), ("unexpected keys", unexpected), ("shape mismatches", shapes)):
+        if items:
+            shown = ", ".join(items[:8]) + (f", ... ({len(items)} in all)" if len(items) > 8 else "")
+            lines.append(f"  {kind}: {shown}")
+    return "\n".join(lines)
+
+
+def read_checkpoint(path: PathLike) -> Tuple[Dict[str, torch.Tensor], dict]:
+    """(tensors on CPU, metadata dict with 'config'), or CheckpointError naming the file."""
+    tensors, header = read_safetensors(path)
     if header.get("format") != FORMAT or "meta" not in header:
         raise CheckpointError(f"{path}: not a byeglasses checkpoint (no '{FORMAT}' metadata)")
     return tensors, json.loads(header["meta"])
@@ -89,12 +104,8 @@ def load_module(module: torch.nn.Module, tensors: Dict[str, torch.Tensor], prefi
     shapes = [f"{k}: checkpoint {tuple(given[k].shape)} vs model {tuple(own[k].shape)}"
               for k in sorted(set(own) & set(given)) if given[k].shape != own[k].shape]
     if missing or unexpected or shapes:
-        lines = [f"{path}: the {prefix} weights do not fit the configuration"]
-        for title, items in (("missing keys", missing), ("unexpected keys", unexpected), ("shape mismatches", shapes)):
-            if items:
-                shown = ", ".join(items[:8]) + (f", ... ({len(items)} in all)" if len(items) > 8 else "")
-                lines.append(f"  {title}: {shown}")
-        raise CheckpointError("\n".join(lines))
+        raise CheckpointError(mismatch_report(f"{path}: the {prefix} weights do not fit the configuration",
+                                              missing, unexpected, shapes))
     module.load_state_dict({k: v.to(own[k].dtype) for k, v in given.items()})
 
 

@@ -75,17 +75,9 @@ def save_identity_checkpoint(path, extractor: IdentityExtractor, meta: Optional[
 
 def load_identity_checkpoint(path) -> IdentityExtractor:
     """The IdentityExtractor saved by `byeglasses train-identity`, in eval mode."""
-    from safetensors import SafetensorError, safe_open
-    from safetensors.torch import load_file
+    from ..checkpoint import load_module, read_safetensors
 
-    from ..checkpoint import load_module
-
-    try:
-        with safe_open(str(path), framework="pt") as f:
-            header = f.metadata() or {}
-        tensors = load_file(str(path), device="cpu")
-    except (SafetensorError, OSError, ValueError, RuntimeError) as e:
-        raise CheckpointError(f"{path}: not a readable safetensors file ({e})") from None
+    tensors, header = read_safetensors(path)
     if header.get("format") != FORMAT:
         raise CheckpointError(f"{path}: not an identity checkpoint written by byeglasses train-identity "
                               f"(no '{FORMAT}' metadata)")

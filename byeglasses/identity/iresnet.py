@@ -110,11 +110,10 @@ def load_iresnet(path: str) -> IResNet:
     shapes = [f"{ours_to_insightface(k)}: file {tuple(given[k].shape)} vs r{_depth(layers)} {tuple(own[k].shape)}"
               for k in sorted(set(own) & set(given)) if given[k].shape != own[k].shape]
     if missing or unexpected or shapes:
-        lines = [f"{path}: does not fit insightface iresnet r{_depth(layers)}"]
-        for title, items in (("missing keys", missing), ("unexpected keys", unexpected), ("shape mismatches", shapes)):
-            if items:
-                lines.append(f"  {title} ({len(items)}): " + ", ".join(items[:8]) + (", ..." if len(items) > 8 else ""))
-        raise CheckpointError("\n".join(lines))
+        from ..checkpoint import mismatch_report
+
+        raise CheckpointError(mismatch_report(f"{path}: does not fit insightface iresnet r{_depth(layers)}",
+                                              missing, unexpected, shapes))
     model.load_state_dict({k: v if k.endswith("num_batches_tracked") else v.float() for k, v in given.items()},
                           strict=False)
     return model.eval()
