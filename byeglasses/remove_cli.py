@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import glob
+import shutil
 import sys
 from pathlib import Path
 from typing import List, Tuple
 
 import numpy as np
 
+from .checkpoint import atomic_write
 from .errors import ByeGlassesError, InputError
 from .imageio import IMAGE_SUFFIXES, compose, format_notes, output_name, read_image, write_image, write_rgb
 
@@ -109,7 +111,7 @@ def run_remove(args) -> int:
 
     remover = GlassesRemover(args.checkpoint, device=args.device, backend=args.backend, onnx=args.onnx,
                              threshold=args.threshold, min_area=args.min_area, min_face=args.min_face)
-    counts = {"written": 0, "no face": 0, "no glasses": 0, "failed": len(problems)}
+    counts = {"written": 0, "no glasses": 0, "failed": len(problems)}
     used = {}  # output name -> input that claimed it
     bar = tqdm(files, desc="removing glasses", unit="photo", disable=None)
     for path in bar:
@@ -124,9 +126,9 @@ def run_remove(args) -> int:
             bar.write(f"byeglasses remove: error: {path}: unexpected {type(e).__name__}: {e}", file=sys.stderr)
             counts["failed"] += 1
     bar.close()
-    print(f"done: {len(files) + len(problems)} input(s): {counts['written']} written to {outdir}, "
-          f"{counts['no glasses']} without glasses and {counts['no face']} without a face (nothing written), "
-          f"{counts['failed']} failed")
+    print(f"done: {len(files) + len(problems)} input(s): {counts['written']} with glasses removed and "
+          f"{counts['no glasses']} without glasses (copied unchanged) in {outdir}; {counts['failed']} failed "
+          "(unreadable, or no face)")
     return 1 if counts["failed"] else 0
 
 
@@ -147,16 +149,16 @@ def _remove_one(path: Path, remover, outdir: Path, inputs, used, args, say) -> s
     for note in format_notes(photo):
         say(f"{path}: note: {note}")
     if not result.faces:
-        say(f"{path}: no face found (faces are searched from {remover_min_face(remover, photo.rgb.shape):.0f} px; "
-            "see --min-face); nothing written")
-        return "no face"
+        raise InputError(f"{path}: no face found (faces are searched from "
+                         f"{remover_min_face(remover, photo.rgb.shape):.0f} px; see --min-face); nothing written")
     if args.save_masks:
         write_rgb(extra[0], np.rint(result.glasses_mask * 255).astype(np.uint8))
         write_rgb(extra[1], np.ceil(result.blend_mask * 255).astype(np.uint8))  # 0 exactly where unchanged
     faces = ", ".join(f"face {i + 1} at {f.box[:2]}: glasses p={f.glasses_probability:.2f}, {f.reason}"
                       for i, f in enumerate(result.faces))
-    if not result.changed:
-        say(f"{path}: {faces}; nothing written")
+    if not result.changed:  # the photo is its own answer: copied byte for byte, metadata and all
+        atomic_write(out_path, lambda tmp: shutil.copyfile(path, tmp))
+        say(f"{path}: {faces}; copied unchanged -> {out_path}")
         return "no glasses"
     native = compose(photo, result.image, result.blend_mask > 0)
     write_image(out_path, native, photo, quality=args.quality)

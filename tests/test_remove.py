@@ -123,7 +123,7 @@ def test_batch_goes_on_past_bad_inputs(astronaut, tmp_path, tiny_checkpoint, cap
     assert rc == 1
     for name in ("cut.jpg", "empty.jpg", "notes.txt", "bomb.png", "absent.png"):
         assert name in captured.err
-    assert "noface.png: no face found" in captured.out
+    assert "noface.png: no face found" in captured.err
     written = {p.name for p in out.iterdir() if ".glasses." not in p.name and ".blend." not in p.name}
     assert written == {"good.png", "grey.png", "rgba.png", "cmyk.jpg", "deep.png"}
 
@@ -154,3 +154,15 @@ def test_demo_writes_a_side_by_side_png(tmp_path, tiny_checkpoint, capsys):
     im = Image.open(out)
     assert im.format == "PNG" and im.size == (3 * 512, 512)
     assert "PSNR" in capsys.readouterr().out
+
+
+def test_photo_without_glasses_is_copied_byte_for_byte(astronaut, tmp_path, tiny_checkpoint, capsys):
+    src, out = tmp_path / "in", tmp_path / "out"
+    src.mkdir()
+    Image.fromarray(astronaut).save(src / "plain.jpg", quality=90)
+    # --min-area 1: no face can have that much glasses, so nothing is removed
+    rc = main(["remove", str(src / "plain.jpg"), "-o", str(out), "--checkpoint", str(tiny_checkpoint),
+               "--min-area", "1"])
+    assert rc == 0
+    assert (out / "plain.jpg").read_bytes() == (src / "plain.jpg").read_bytes()
+    assert "copied unchanged" in capsys.readouterr().out
