@@ -32,6 +32,10 @@ def export_onnx(generator: torch.nn.Module, resolution: int, path, opset: int = 
     (batch, 3, R, R) and "m_hat" (batch, C, R, R). Whole file or nothing."""
     from .checkpoint import atomic_write
 
+    try:
+        import onnx  # noqa: F401 - torch's exporter needs it
+    except ImportError:
+        raise ByeGlassesError("exporting to ONNX needs the onnx package: pip install 'byeglasses[onnx]'") from None
     path = Path(path)
     model = _Outputs(generator.to("cpu").eval())
     x = torch.zeros(1, 3, resolution, resolution)

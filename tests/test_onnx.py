@@ -61,3 +61,14 @@ def test_cli_onnx_backend_writes_output(exported, astronaut, tmp_path):
     rc = main(["remove", str(tmp_path / "a.png"), "-o", str(tmp_path / "out"), "--backend", "onnx",
                "--onnx", str(onnx_path), "--min-area", "0"])
     assert rc == 0 and (tmp_path / "out" / "a.png").is_file()
+
+
+def test_export_without_onnx_installed_says_what_to_install(monkeypatch, tmp_path, capsys):
+    import sys
+
+    from byeglasses.cli import main
+
+    monkeypatch.setitem(sys.modules, "onnx", None)  # as if the package were absent
+    assert main(["export-onnx", "--out", str(tmp_path / "g.onnx")]) == 2
+    assert "pip install 'byeglasses[onnx]'" in capsys.readouterr().err
+    assert not (tmp_path / "g.onnx").exists()
