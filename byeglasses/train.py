@@ -138,21 +138,26 @@ def train(config: Config, faces: str, out: str, resume: bool = False, device=Non
     rank, world = dist.rank(), dist.world_size()
     out = Path(out)
     ckpt_path = out / "checkpoint.safetensors"
-    if rank == 0:
-        if out.exists() and (out / "config.json").exists() and not resume:
-            raise ByeGlassesError(f"--out {out} already holds a run; pass --resume to continue it, or choose a new folder")
-        if resume and not ckpt_path.is_file():
-            raise ByeGlassesError(f"--resume: {ckpt_path} does not exist")
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "samples").mkdir(exist_ok=True)
-        atomic_write(out / "config.json", lambda tmp: Path(tmp).write_text(config.to_json()))
-        dist.print0(f"config ({config.preset}):\n{config.to_json()}")
-    dist.barrier()
+    if out.exists() and (out / "config.json").exists() and not resume:
+        raise ByeGlassesError(f"--out {out} already holds a run; pass --resume to continue it, or choose a new folder")
+    if resume and not ckpt_path.is_file():
+        raise ByeGlassesError(f"--resume: {ckpt_path} does not exist")
 
     tc = config.train
     torch.manual_seed(tc.seed)
     identity = load_identity_extractor(config.loss.identity, config.model.resolution, device) \
         if config.loss.lambda_id > 0 else None
+    dataset = SynthFaceDataset(faces, config.model.resolution, seed=tc.seed, cache_path=landmark_cache)
+    n = len(dataset)
+    if n < tc.batch_size * world:
+        raise ByeGlassesError(f"--faces {faces}: {n} usable faces, fewer than one batch "
+                              f"({tc.batch_size} x {world} processes)")
+    if rank == 0:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "samples").mkdir(exist_ok=True)
+        atomic_write(out / "config.json", lambda tmp: Path(tmp).write_text(config.to_json()))
+        dist.print0(f"config ({config.preset}):\n{config.to_json()}")
+    dist.barrier()
     model = ByeGlassesGAN(config, identity).to(device)
     if device.type == "cuda":
         model = model.to(memory_format=torch.channels_last)
@@ -170,11 +175,6 @@ def train(config: Config, faces: str, out: str, resume: bool = False, device=Non
         if model.disc_local is not None:
             model.disc_local = DDP(model.disc_local, device_ids=ids)
 
-    dataset = SynthFaceDataset(faces, config.model.resolution, seed=tc.seed, cache_path=landmark_cache)
-    n = len(dataset)
-    if n < tc.batch_size * world:
-        raise ByeGlassesError(f"--faces {faces}: {n} usable faces, fewer than one batch "
-                              f"({tc.batch_size} x {world} processes)")
     log = open(out / "log.jsonl", "a") if rank == 0 else None
     tb = _tensorboard(out) if rank == 0 else None
 

@@ -114,6 +114,7 @@ train(cfg, {str(astronaut_faces)!r}, {str(out)!r}, progress=False)
     (["--faces", "/nonexistent/faces"], "no such folder"),
     (["--preset", "huge"], "unknown preset 'huge'"),
     (["--set", "loss.nope=1"], "expected SECTION.FIELD=VALUE"),
+    (["--preset", "tiny", "--set", "loss.lambda_id=1", "--identity", "/nonexistent/id.safetensors"], "no such file"),
 ])
 def test_bad_arguments_fail_before_work(argv, message, astronaut_faces, tmp_path, capsys):
     args = ["train", "--faces", str(astronaut_faces), "--out", str(tmp_path / "r")] + argv
