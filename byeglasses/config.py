@@ -74,6 +74,9 @@ class TrainConfig:
     sample_every: int = 500  # steps between sample grids
     log_every: int = 50  # steps between JSON-lines log records
     num_workers: int = 2  # data loader processes synthesizing glasses on the fly
+    # Share of training pairs drawn without glasses (x == y, empty glasses mask). Not in the paper,
+    # whose pairs all wear glasses; without them the model "finds" glasses on every face.
+    no_glasses: float = 0.1
     seed: int = 0
 
 

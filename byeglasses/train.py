@@ -147,7 +147,8 @@ def train(config: Config, faces: str, out: str, resume: bool = False, device=Non
     torch.manual_seed(tc.seed)
     identity = load_identity_extractor(config.loss.identity, config.model.resolution, device) \
         if config.loss.lambda_id > 0 else None
-    dataset = SynthFaceDataset(faces, config.model.resolution, seed=tc.seed, cache_path=landmark_cache)
+    dataset = SynthFaceDataset(faces, config.model.resolution, seed=tc.seed, cache_path=landmark_cache,
+                               no_glasses=tc.no_glasses)
     n = len(dataset)
     if n < tc.batch_size * world:
         raise ByeGlassesError(f"--faces {faces}: {n} usable faces, fewer than one batch "

@@ -256,3 +256,19 @@ def test_celebahq_faces(tmp_path):
     for i in range(len(ds)):
         s = ds.sample(i)
         check_sample(s, s.y)
+
+
+def test_dataset_negatives_have_no_glasses(astronaut_faces):
+    from byeglasses.synth.dataset import SynthFaceDataset
+
+    all_neg = SynthFaceDataset(astronaut_faces, 64, seed=0, no_glasses=1.0, progress=False)
+    item = all_neg[0]
+    assert torch.equal(item["x"], item["y"]) and item["mask"][0].sum() == 0 and item["mask"][1].sum() > 0
+    some = SynthFaceDataset(astronaut_faces, 64, seed=0, no_glasses=0.5, progress=False)
+    none = SynthFaceDataset(astronaut_faces, 64, seed=0, progress=False)
+    flags = [torch.equal(some[i]["x"], some[i]["y"]) for i in range(len(some))]
+    assert any(flags) and not all(flags)
+    # the samples that keep their glasses are the same glasses as without negatives
+    for i, neg in enumerate(flags):
+        if not neg:
+            assert torch.equal(some[i]["x"], none[i]["x"])

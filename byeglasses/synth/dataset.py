@@ -17,6 +17,7 @@ from torch.utils.data import Dataset
 
 from ..errors import InputError
 from .cache import landmark_cache, list_images, read_rgb, skipped_summary
+from .facemask import face_shape_mask
 from .glasses import GlassesDistribution
 from .render import SynthSample, synthesize
 
@@ -55,12 +56,13 @@ class SynthFaceDataset(Dataset):
 
     def __init__(self, faces_dir, resolution: int, seed: int = 0, cache_path=None,
                  dist: Optional[GlassesDistribution] = None, files: Optional[Sequence[str]] = None,
-                 progress: bool = True):
+                 progress: bool = True, no_glasses: float = 0.0):
         self.faces_dir = str(Path(faces_dir).resolve())
         self.resolution = int(resolution)
         self.seed = int(seed)
         self.dist = dist or GlassesDistribution()
         self.epoch = 0
+        self.no_glasses = float(no_glasses)  # share of samples left without glasses (x == y, empty glasses mask)
         names = list_images(self.faces_dir) if files is None else [Path(f).name for f in files]
         cache = landmark_cache(self.faces_dir, cache_path, names=names, progress=progress)
         self.names = [n for n in names if n in cache.landmarks]
@@ -82,6 +84,11 @@ class SynthFaceDataset(Dataset):
         epoch = self.epoch if epoch is None else int(epoch)
         face = read_rgb(Path(self.faces_dir) / self.names[index])
         face, lm = square_resize(face, self.landmarks[index], self.resolution)
+        if self.no_glasses and np.random.default_rng([self.seed, epoch, int(index), 1]).random() < self.no_glasses:
+            # a negative: teaches the generator to leave glasses-free faces alone and SD to predict no glasses
+            face_mask = (face_shape_mask(lm, *face.shape[:2]) >= 0.5).astype(np.uint8)
+            return SynthSample(x=face.copy(), y=face, glasses_mask=np.zeros(face.shape[:2], np.uint8),
+                               face_mask=face_mask, params=None)
         rng = np.random.default_rng([self.seed, epoch, int(index)])
         return synthesize(face, lm, rng, self.dist)
 
