@@ -91,6 +91,22 @@ def detect_boxes(image: np.ndarray, threshold: float = 0.0, upsample: int = 0
     return [((r.left(), r.top(), r.right(), r.bottom()), float(s)) for r, s in zip(rects, scores)]
 
 
+@functools.lru_cache(maxsize=None)
+def _cnn_detector():
+    import dlib
+
+    return dlib.cnn_face_detection_model_v1(model_path("mmod_human_face_detector.dat"))
+
+
+def detect_boxes_cnn(image: np.ndarray, threshold: float = 0.0, upsample: int = 0
+                     ) -> List[Tuple[Tuple[int, int, int, int], float]]:
+    """Like `detect_boxes`, with dlib's CNN (MMOD) detector: finds faces HOG misses (sunglasses,
+    turned heads) at ~50x the cost (~0.3 s for 256x256 on one CPU core). `image`: RGB uint8."""
+    found = _cnn_detector()(np.ascontiguousarray(image), upsample)
+    return [((d.rect.left(), d.rect.top(), d.rect.right(), d.rect.bottom()), float(d.confidence))
+            for d in found if d.confidence >= threshold]
+
+
 def landmarks_in_box(image: np.ndarray, box: Tuple[int, int, int, int]) -> np.ndarray:
     """68 landmarks of the face inside `box` (left, top, right, bottom), without detection."""
     import dlib

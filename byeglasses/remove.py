@@ -23,6 +23,8 @@ HOG_FACE = 80.0
 # HOG detections with a lower SVM score are dropped (on the astronaut, the mission patch scores
 # 0.02-0.09 and the face 0.24-1.5 at every detection scale).
 DETECT_THRESHOLD = 0.1
+# When HOG finds no face, dlib's CNN detector looks again; its detections below this are dropped.
+CNN_THRESHOLD = 0.3
 # Without --min-face, faces smaller than 1/AUTO_MIN_FACE of the photo's long side are not searched.
 AUTO_MIN_FACE = 8
 # glasses_probability = mean of the TOP_K highest glasses-mask values (fraction of the crop).
@@ -67,12 +69,13 @@ class GlassesRemover:
                  threshold: float = 0.5, min_area: float = 0.005, min_face: Optional[float] = None,
                  dilate: float = 0.03, feather: float = 0.015,
                  generator: Optional[torch.nn.Module] = None, resolution: Optional[int] = None,
-                 onnx_threads: int = 0):
+                 onnx_threads: int = 0, cnn_fallback: bool = True):
         self.threshold = threshold  # glasses-mask probability at which a pixel counts as glasses
         self.min_area = min_area  # faces with a smaller glasses area (fraction of the crop) are left alone
         self.min_face = min_face  # smallest face box searched for and processed, in pixels; None: auto
         self.dilate, self.feather = dilate, feather  # blend region growth and softness, fractions of the crop
         self.backend = backend
+        self.cnn_fallback = cnn_fallback  # run dlib's CNN detector on photos where HOG finds no face
         self._session = None
         if backend == "onnx":
             if onnx is None:
@@ -104,7 +107,7 @@ class GlassesRemover:
     def detect(self, rgb: np.ndarray):
         """Faces in a photo, largest first: HOG on a shrunk greyscale copy, 68 landmarks refined
         at full resolution."""
-        from .landmarks import Face, detect_boxes, landmarks_in_box
+        from .landmarks import Face, detect_boxes, detect_boxes_cnn, landmarks_in_box
 
         scale = self.detection_scale(rgb.shape)
         h, w = rgb.shape[:2]
@@ -112,8 +115,13 @@ class GlassesRemover:
         if scale != 1.0:
             size = (max(1, round(w * scale)), max(1, round(h * scale)))
             small = cv2.resize(small, size, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+        boxes = detect_boxes(small, DETECT_THRESHOLD)
+        if not boxes and self.cnn_fallback:  # HOG misses some faces behind sunglasses or turned away
+            small_rgb = rgb if scale == 1.0 else cv2.resize(
+                rgb, small.shape[::-1], interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+            boxes = detect_boxes_cnn(small_rgb, CNN_THRESHOLD)
         faces = []
-        for small_box, score in detect_boxes(small, DETECT_THRESHOLD):
+        for small_box, score in boxes:
             box = tuple(int(round(v / scale)) for v in small_box)
             face = Face(box, score, landmarks_in_box(rgb, box))
             if not self.min_face or face.size >= self.min_face:

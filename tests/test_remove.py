@@ -166,3 +166,13 @@ def test_photo_without_glasses_is_copied_byte_for_byte(astronaut, tmp_path, tiny
     assert rc == 0
     assert (out / "plain.jpg").read_bytes() == (src / "plain.jpg").read_bytes()
     assert "copied unchanged" in capsys.readouterr().out
+
+
+def test_cnn_detector_finds_a_face_hog_misses(celeba, tiny_checkpoint):
+    """Real sunglasses photo 1189.jpg: dlib's HOG detector finds no face, the CNN fallback does."""
+    from byeglasses.synth.cache import read_rgb
+
+    image = read_rgb(celeba / "real-glasses" / "1189.jpg")
+    assert GlassesRemover(tiny_checkpoint, cnn_fallback=False).detect(image) == []
+    faces = GlassesRemover(tiny_checkpoint).detect(image)
+    assert len(faces) == 1 and faces[0].landmarks.shape == (68, 2)
