@@ -23,6 +23,9 @@ def _add_model_options(p) -> None:
                    help="glasses-mask probability from which a pixel counts as glasses")
     p.add_argument("--min-area", type=float, default=0.005,
                    help="faces whose glasses area (fraction of the aligned face crop) is smaller are left untouched")
+    p.add_argument("--min-change", type=float, default=15.0,
+                   help="faces whose predicted glasses region the model would change by less (mean, levels "
+                        "of 255) are left untouched: they have no glasses")
 
 
 def configure_remove_parser(p) -> None:
@@ -114,7 +117,7 @@ def run_remove(args) -> int:
 
     remover = GlassesRemover(args.checkpoint, device=args.device, backend=args.backend, onnx=args.onnx,
                              threshold=args.threshold, min_area=args.min_area, min_face=args.min_face,
-                             cnn_fallback=not args.no_cnn_fallback)
+                             min_change=args.min_change, cnn_fallback=not args.no_cnn_fallback)
     counts = {"written": 0, "no glasses": 0, "failed": len(problems)}
     used = {}  # output name -> input that claimed it
     bar = tqdm(files, desc="removing glasses", unit="photo", disable=None)
@@ -202,7 +205,8 @@ def run_demo(args) -> int:
     from .synth.render import synthesize
 
     _check_options(args)
-    remover = GlassesRemover(args.checkpoint, device=args.device, threshold=args.threshold, min_area=args.min_area)
+    remover = GlassesRemover(args.checkpoint, device=args.device, threshold=args.threshold, min_area=args.min_area,
+                             min_change=args.min_change)
     original = data.astronaut()
     faces = remover.detect(original)
     if not faces:

@@ -14,9 +14,9 @@ class BandGenerator(torch.nn.Module):
     """Stands in for a trained generator: 'glasses' on a band over the template's eyes, and a
     flat grey face, so the tests know exactly what must change."""
 
-    def __init__(self, resolution=64, glasses=True):
+    def __init__(self, resolution=64, glasses=True, keep_face=False):
         super().__init__()
-        self.r, self.glasses = resolution, glasses
+        self.r, self.glasses, self.keep_face = resolution, glasses, keep_face
         self.anchor = torch.nn.Parameter(torch.zeros(()))  # gives the module a device
 
     def forward(self, x):
@@ -24,7 +24,8 @@ class BandGenerator(torch.nn.Module):
         m = torch.zeros(x.shape[0], 2, r, r)
         if self.glasses:
             m[:, 0, int(0.43 * r):int(0.53 * r), int(0.28 * r):int(0.72 * r)] = 1.0
-        return torch.zeros_like(x) + self.anchor, m
+        y_hat = x + 4 / 127.5 if self.keep_face else torch.zeros_like(x)  # keep_face: changes 4 levels
+        return y_hat + self.anchor, m
 
 
 @pytest.fixture(scope="module")
@@ -61,6 +62,18 @@ def test_a_face_without_glasses_is_left_untouched(astronaut):
     assert [f.changed for f in result.faces] == [False]
     assert "no glasses" in result.faces[0].reason and result.faces[0].glasses_area == 0.0
     assert result.image.tobytes() == astronaut.tobytes() and not result.blend_mask.any()
+
+
+def test_a_face_the_generator_barely_changes_is_left_untouched(astronaut):
+    """A mask alone does not decide: a generator that changes the eye region by only 4 levels
+    has found no glasses to remove."""
+    result = GlassesRemover(generator=BandGenerator(keep_face=True), resolution=64).remove(astronaut)
+    face = result.faces[0]
+    assert not face.changed and face.glasses_area > 0.03 and 3 < face.glasses_change < 5
+    assert "would change the glasses region by" in face.reason
+    assert result.image.tobytes() == astronaut.tobytes()
+    forced = GlassesRemover(generator=BandGenerator(keep_face=True), resolution=64, min_change=0).remove(astronaut)
+    assert forced.faces[0].changed
 
 
 def test_several_faces(astronaut):
