@@ -28,6 +28,8 @@ def main():
     ap.add_argument("runs", nargs="+", help="run folders holding log.jsonl")
     ap.add_argument("--out", default="learning_curves.png")
     ap.add_argument("--window", type=int, default=20, help="moving-average window, in log records")
+    ap.add_argument("--mark", action="append", default=[], metavar="IMAGES:LABEL",
+                    help="a vertical line at IMAGES seen, e.g. where the data changed (repeatable)")
     args = ap.parse_args()
     import matplotlib
 
@@ -52,7 +54,11 @@ def main():
             ax.set_title(title)
             ax.set_xlabel("images seen")
             ax.grid(alpha=0.3)
-    axes.flat[0].legend()
+    for mark in args.mark:
+        at, _, label = mark.partition(":")
+        for i, ax in enumerate(axes.flat):
+            ax.axvline(float(at), color="grey", linestyle=":", label=label if i == 0 else None)
+    axes.flat[0].legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(args.out, dpi=80)
     print(f"wrote {args.out}")

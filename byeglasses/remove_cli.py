@@ -12,6 +12,7 @@ import numpy as np
 
 from .checkpoint import atomic_write
 from .errors import ByeGlassesError, InputError
+from .remove import MIN_AREA, MIN_CHANGE
 from .imageio import IMAGE_SUFFIXES, compose, format_notes, output_name, read_image, write_image, write_rgb
 
 
@@ -21,9 +22,9 @@ def _add_model_options(p) -> None:
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:N or mps; default: CUDA, else MPS, else CPU")
     p.add_argument("--threshold", type=float, default=0.5,
                    help="glasses-mask probability from which a pixel counts as glasses")
-    p.add_argument("--min-area", type=float, default=0.005,
+    p.add_argument("--min-area", type=float, default=MIN_AREA,
                    help="faces whose glasses area (fraction of the aligned face crop) is smaller are left untouched")
-    p.add_argument("--min-change", type=float, default=15.0,
+    p.add_argument("--min-change", type=float, default=MIN_CHANGE,
                    help="faces whose predicted glasses region the model would change by less (mean, levels "
                         "of 255) are left untouched: they have no glasses")
 
