@@ -14,18 +14,14 @@ import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
+from timing import best_time  # noqa: E402
+
 from byeglasses.identity import DlibIdentity  # noqa: E402
 from byeglasses.identity.dlib_resnet import default_model_path, load_dlib_facenet  # noqa: E402
 
 
 def best_ms(fn, repeats: int, faces: int) -> float:
-    fn()  # warm-up
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return 1000 * min(times) / faces
+    return 1000 * best_time(fn, repeats) / faces
 
 
 def main() -> None:

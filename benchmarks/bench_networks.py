@@ -6,7 +6,6 @@ generator's achieved GFLOP/s as a fraction of this machine's float32 matmul rate
 
 import argparse
 import sys
-import time
 from pathlib import Path
 
 import torch
@@ -14,19 +13,11 @@ from torch.utils.flop_counter import FlopCounterMode
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 
+from timing import best_time  # noqa: E402
+
 from byeglasses.config import get_preset
 from byeglasses.gan import ByeGlassesGAN
 from byeglasses.networks import Generator, PatchDiscriminator, count_parameters
-
-
-def best_time(fn, repeats):
-    fn()  # warm-up
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return min(times)
 
 
 def matmul_gflops(n=2048, repeats=5):

@@ -53,3 +53,17 @@ def astronaut_faces(tmp_path_factory, astronaut):
             crop = crop.transpose(Image.FLIP_LEFT_RIGHT)
         crop.save(folder / f"{i:02d}.png")
     return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tmp_path_factory):
+    """A randomly initialised `tiny`-preset generator saved as a checkpoint."""
+    from byeglasses.checkpoint import save_checkpoint
+    from byeglasses.config import get_preset
+    from byeglasses.networks import Generator
+
+    cfg = get_preset("tiny")
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("ckpt") / "tiny.safetensors"
+    save_checkpoint(path, cfg, Generator(cfg.model))
+    return path

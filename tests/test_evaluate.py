@@ -3,23 +3,10 @@ import math
 
 import numpy as np
 import pytest
-import torch
 
 from byeglasses import cli
-from byeglasses.checkpoint import save_checkpoint
-from byeglasses.config import get_preset
 from byeglasses.evaluate import METHODS, evaluate, markdown_table, telea
 from byeglasses.metrics import iou, psnr, ssim
-from byeglasses.networks import Generator
-
-
-@pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory):
-    cfg = get_preset("tiny")
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("eval") / "tiny.safetensors"
-    save_checkpoint(path, cfg, Generator(cfg.model))
-    return path
 
 
 def test_metrics():
@@ -45,8 +32,8 @@ def test_telea_changes_only_the_mask():
     assert np.array_equal(out[mask == 0], img[mask == 0]) and not np.array_equal(out, img)
 
 
-def test_eval_scores_model_and_baselines_on_the_same_pairs(astronaut_faces, tiny_model):
-    a = evaluate(str(tiny_model), str(astronaut_faces), count=3, progress=False)
+def test_eval_scores_model_and_baselines_on_the_same_pairs(astronaut_faces, tiny_checkpoint):
+    a = evaluate(str(tiny_checkpoint), str(astronaut_faces), count=3, progress=False)
     b = evaluate(None, str(astronaut_faces), count=3, resolution=64, progress=False)
     assert set(a["methods"]) == set(METHODS) and set(b["methods"]) == {"input", "telea_gt_mask"}
     # same seed, same glasses: the baselines agree between runs
@@ -60,9 +47,9 @@ def test_eval_scores_model_and_baselines_on_the_same_pairs(astronaut_faces, tiny
     assert table.count("\n") == 1 + len(METHODS) and "Telea inpainting, ground-truth mask" in table
 
 
-def test_eval_cli_writes_json_and_markdown(astronaut_faces, tiny_model, tmp_path, capsys):
+def test_eval_cli_writes_json_and_markdown(astronaut_faces, tiny_checkpoint, tmp_path, capsys):
     out = tmp_path / "eval.json"
-    rc = cli.main(["eval", "--checkpoint", str(tiny_model), "--faces", str(astronaut_faces), "--count", "2",
+    rc = cli.main(["eval", "--checkpoint", str(tiny_checkpoint), "--faces", str(astronaut_faces), "--count", "2",
                    "--no-identity", "--out", str(out)])
     assert rc == 0
     result = json.loads(out.read_text())

@@ -28,19 +28,6 @@ class BandGenerator(torch.nn.Module):
         return y_hat + self.anchor, m
 
 
-@pytest.fixture(scope="module")
-def tiny_checkpoint(tmp_path_factory):
-    from byeglasses.checkpoint import save_checkpoint
-    from byeglasses.config import get_preset
-    from byeglasses.networks import Generator
-
-    cfg = get_preset("tiny")
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("ckpt") / "tiny.safetensors"
-    save_checkpoint(path, cfg, Generator(cfg.model))
-    return path
-
-
 def test_only_the_glasses_region_changes(astronaut):
     result = GlassesRemover(generator=BandGenerator(), resolution=64).remove(astronaut)
     assert len(result.faces) == 1
