@@ -22,6 +22,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from timing import repeat_times  # noqa: E402
+
 from byeglasses.checkpoint import save_checkpoint  # noqa: E402
 from byeglasses.config import get_preset  # noqa: E402
 from byeglasses.networks import Generator  # noqa: E402
@@ -63,14 +65,7 @@ def measure(remover, photo, runs):
 
 
 def generator_alone(run, runs):
-    for _ in range(2):
-        run()
-    times = []
-    for _ in range(runs):
-        t = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
+    return statistics.median(repeat_times(run, runs, warmup=2))
 
 
 def main():

@@ -1,14 +1,20 @@
-"""Shared by the benchmark scripts: the best of repeated timings, after a warm-up call."""
+"""Shared by the benchmark scripts: repeated timings of a call, after warm-up calls."""
 
 import time
 
 
-def best_time(fn, repeats: int) -> float:
-    """Seconds of the fastest of `repeats` calls of fn(), after one untimed warm-up call."""
-    fn()
+def repeat_times(fn, repeats: int, warmup: int = 1) -> list:
+    """Seconds of each of `repeats` calls of fn(), after `warmup` untimed calls."""
+    for _ in range(warmup):
+        fn()
     times = []
     for _ in range(repeats):
         t = time.perf_counter()
         fn()
         times.append(time.perf_counter() - t)
-    return min(times)
+    return times
+
+
+def best_time(fn, repeats: int) -> float:
+    """Seconds of the fastest of `repeats` calls, after one warm-up call."""
+    return min(repeat_times(fn, repeats))

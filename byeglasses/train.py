@@ -25,9 +25,6 @@ from .device import pick_device
 from .errors import ByeGlassesError
 from .gan import ByeGlassesGAN
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
-
-
 class NonFiniteLoss(ByeGlassesError):
     pass
 
@@ -39,9 +36,11 @@ def list_faces(faces_dir) -> List[str]:
         raise ByeGlassesError(f"--faces {faces_dir}: no such folder")
     if not path.is_dir():
         raise ByeGlassesError(f"--faces {faces_dir}: not a folder")
-    files = sorted(p.name for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    from .synth.cache import IMAGE_EXTENSIONS, list_images  # the very list the dataset reads
+
+    files = list_images(path)
     if not files:
-        raise ByeGlassesError(f"--faces {faces_dir}: no images (.jpg, .png, ...) in this folder")
+        raise ByeGlassesError(f"--faces {faces_dir}: no images ({', '.join(IMAGE_EXTENSIONS)}) in this folder")
     return files
 
 

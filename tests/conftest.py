@@ -67,3 +67,4 @@ def tiny_checkpoint(tmp_path_factory):
     path = tmp_path_factory.mktemp("ckpt") / "tiny.safetensors"
     save_checkpoint(path, cfg, Generator(cfg.model))
     return path
+

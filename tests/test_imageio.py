@@ -1,7 +1,5 @@
 """Reading and writing photos: orientation, pixel modes, ICC profiles, bad files, atomic writes."""
 
-import struct
-import zlib
 
 import numpy as np
 import pytest
@@ -9,6 +7,8 @@ from PIL import Image, ImageCms
 
 from byeglasses.errors import InputError
 from byeglasses.imageio import compose, format_notes, output_name, read_image, write_image
+
+from helpers import bomb_png
 
 
 def _ramp(h=48, w=64):
@@ -102,19 +102,13 @@ def test_palette_gif_becomes_png(tmp_path):
     assert any("written as PNG" in n for n in format_notes(photo))
 
 
-def _bomb_png(path, side=40_000):
-    def chunk(kind, data):
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-    ihdr = struct.pack(">IIBBBBB", side, side, 1, 0, 0, 0, 0)
-    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b""))
-                     + chunk(b"IEND", b""))
 
 
 @pytest.mark.parametrize("name, make, expected", [
     ("empty.jpg", lambda p: p.write_bytes(b""), "empty file"),
     ("notes.png", lambda p: p.write_text("not a picture"), "not an image"),
     ("cut.png", lambda p: p.write_bytes(_png_bytes()[:-200]), "corrupt or truncated"),
-    ("bomb.png", _bomb_png, "decompression bomb"),
+    ("bomb.png", bomb_png, "decompression bomb"),
     ("missing.png", lambda p: None, "no such file"),
 ])
 def test_bad_files_raise_input_error_naming_them(tmp_path, name, make, expected):

@@ -9,6 +9,8 @@ from byeglasses.cli import main
 from byeglasses.errors import CheckpointError
 from byeglasses.remove import GlassesRemover
 
+from helpers import bomb_png
+
 
 class BandGenerator(torch.nn.Module):
     """Stands in for a trained generator: 'glasses' on a band over the template's eyes, and a
@@ -98,19 +100,9 @@ def _write_batch(folder, astronaut):
     (folder / "cut.jpg").write_bytes((folder / "cmyk.jpg").read_bytes()[:3000])
     (folder / "empty.jpg").write_bytes(b"")
     (folder / "notes.txt").write_text("not a picture")
-    _bomb_png(folder / "bomb.png")
+    bomb_png(folder / "bomb.png")
 
 
-def _bomb_png(path, side=40_000):
-    """A 100-byte PNG that declares 40000x40000 pixels."""
-    import struct
-    import zlib
-
-    def chunk(kind, data):
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-    header = struct.pack(">IIBBBBB", side, side, 1, 0, 0, 0, 0)
-    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b""))
-                     + chunk(b"IEND", b""))
 
 
 def test_batch_goes_on_past_bad_inputs(astronaut, tmp_path, tiny_checkpoint, capsys):

@@ -1,0 +1,13 @@
+"""Test helpers shared by several test files."""
+
+import struct
+import zlib
+
+
+def bomb_png(path, side=40_000):
+    """Write a ~100-byte PNG that declares side x side pixels: a decompression bomb."""
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    header = struct.pack(">IIBBBBB", side, side, 1, 0, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b""))
+                     + chunk(b"IEND", b""))
