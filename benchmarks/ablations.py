@@ -13,9 +13,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 
-from byeglasses.config import get_preset  # noqa: E402
-from byeglasses.evaluate import evaluate  # noqa: E402
-from byeglasses.train import train  # noqa: E402
+from byeglasses.model.config import get_preset  # noqa: E402
+from byeglasses.evaluation.benchmark import evaluate  # noqa: E402
+from byeglasses.training.loop import train  # noqa: E402
 
 PRESETS = ["cpu", "cpu-no-sd", "cpu-no-face-shape", "cpu-no-sharing", "cpu-no-local-d", "cpu-no-id"]
 WHAT = {"cpu": "full model", "cpu-no-sd": "no SD (single-decoder U-Net)",

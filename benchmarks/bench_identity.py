@@ -33,7 +33,7 @@ def main() -> None:
     import dlib
     from skimage.data import astronaut
 
-    from byeglasses.landmarks import detect_faces
+    from byeglasses.pipeline.detect import detect_faces
 
     img = astronaut()
     face = detect_faces(img)[0]

@@ -15,9 +15,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a check
 
 from timing import best_time  # noqa: E402
 
-from byeglasses.config import get_preset
-from byeglasses.gan import ByeGlassesGAN
-from byeglasses.networks import Generator, PatchDiscriminator, count_parameters
+from byeglasses.model.config import get_preset
+from byeglasses.model.gan import ByeGlassesGAN
+from byeglasses.model.networks import Generator, PatchDiscriminator, count_parameters
 
 
 def matmul_gflops(n=2048, repeats=5):

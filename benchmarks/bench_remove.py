@@ -24,11 +24,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from timing import repeat_times  # noqa: E402
 
-from byeglasses.checkpoint import save_checkpoint  # noqa: E402
-from byeglasses.config import get_preset  # noqa: E402
-from byeglasses.networks import Generator  # noqa: E402
-from byeglasses.onnx_export import export_onnx  # noqa: E402
-from byeglasses.remove import GlassesRemover  # noqa: E402
+from byeglasses.model.weights import save_checkpoint  # noqa: E402
+from byeglasses.model.config import get_preset  # noqa: E402
+from byeglasses.model.networks import Generator  # noqa: E402
+from byeglasses.pipeline.onnx import export_onnx  # noqa: E402
+from byeglasses.pipeline.remover import GlassesRemover  # noqa: E402
 
 STAGES = ("detect", "align", "generator", "paste")
 
@@ -37,7 +37,7 @@ def test_photo(side=1024):
     """The astronaut upscaled to side x side, with synthesized glasses on her face."""
     from skimage import data
 
-    from byeglasses.landmarks import detect_faces
+    from byeglasses.pipeline.detect import detect_faces
     from byeglasses.synth.render import synthesize
 
     photo = cv2.resize(data.astronaut(), (side, side), interpolation=cv2.INTER_CUBIC)

@@ -2,7 +2,7 @@
 import numpy as np, os, sys
 from PIL import Image
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), '..'))
-from byeglasses.landmarks import detect_faces
+from byeglasses.pipeline.detect import detect_faces
 d = os.path.join(os.path.dirname(__file__), '..', '..', 'shared', 'data', 'celebahq256', 'train')
 files = sorted(os.listdir(d))[::16][:1000]
 pts = []

@@ -8,7 +8,7 @@ __all__ = ["__version__", "GlassesRemover"]
 def __getattr__(name):
     # Lazy so that `import byeglasses` stays cheap (no dlib / torch model loading).
     if name == "GlassesRemover":
-        from .remove import GlassesRemover
+        from .pipeline.remover import GlassesRemover
 
         return GlassesRemover
     raise AttributeError(f"module 'byeglasses' has no attribute {name!r}")

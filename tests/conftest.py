@@ -58,9 +58,9 @@ def astronaut_faces(tmp_path_factory, astronaut):
 @pytest.fixture(scope="session")
 def tiny_checkpoint(tmp_path_factory):
     """A randomly initialised `tiny`-preset generator saved as a checkpoint."""
-    from byeglasses.checkpoint import save_checkpoint
-    from byeglasses.config import get_preset
-    from byeglasses.networks import Generator
+    from byeglasses.model.weights import save_checkpoint
+    from byeglasses.model.config import get_preset
+    from byeglasses.model.networks import Generator
 
     cfg = get_preset("tiny")
     torch.manual_seed(0)

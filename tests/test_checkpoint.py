@@ -3,10 +3,10 @@ import json
 import pytest
 import torch
 
-from byeglasses.checkpoint import load_generator, read_checkpoint, save_checkpoint
-from byeglasses.config import get_preset
+from byeglasses.model.weights import load_generator, read_checkpoint, save_checkpoint
+from byeglasses.model.config import get_preset
 from byeglasses.errors import CheckpointError
-from byeglasses.networks import Generator
+from byeglasses.model.networks import Generator
 
 
 def test_save_load_identical_outputs(tmp_path):

@@ -3,8 +3,8 @@
 import numpy as np
 
 from byeglasses import GlassesRemover
-from byeglasses.checkpoint import DEFAULT_WEIGHTS, read_checkpoint
-from byeglasses.metrics import psnr
+from byeglasses.model.weights import DEFAULT_WEIGHTS, read_checkpoint
+from byeglasses.evaluation.metrics import psnr
 from byeglasses.synth.render import synthesize
 
 

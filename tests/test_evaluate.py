@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 from byeglasses import cli
-from byeglasses.evaluate import METHODS, evaluate, markdown_table, telea
-from byeglasses.metrics import iou, psnr, ssim
+from byeglasses.evaluation.benchmark import METHODS, evaluate, markdown_table, telea
+from byeglasses.evaluation.metrics import iou, psnr, ssim
 
 
 def test_metrics():

@@ -1,7 +1,7 @@
 import torch
 
-from byeglasses.config import get_preset
-from byeglasses.gan import LOSS_TERMS, ByeGlassesGAN
+from byeglasses.model.config import get_preset
+from byeglasses.model.gan import LOSS_TERMS, ByeGlassesGAN
 
 
 def _two_pairs(res):

@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from byeglasses.geometry import (Alignment, align, blend_weight, estimate_alignment, paste_back,
+from byeglasses.pipeline.geometry import (Alignment, align, blend_weight, estimate_alignment, paste_back,
                                  similarity_transform, unalign)
-from byeglasses.template import template
+from byeglasses.pipeline.template import template
 
 
 def test_similarity_transform_recovers_a_known_one():
@@ -20,7 +20,7 @@ def test_similarity_transform_recovers_a_known_one():
 
 @pytest.fixture(scope="module")
 def face(astronaut):
-    from byeglasses.landmarks import detect_faces
+    from byeglasses.pipeline.detect import detect_faces
 
     return detect_faces(astronaut)[0]
 

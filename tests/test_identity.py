@@ -39,7 +39,7 @@ def faces():
     _dlib_model()
     from skimage.data import astronaut
 
-    from byeglasses.landmarks import detect_faces
+    from byeglasses.pipeline.detect import detect_faces
 
     images = [astronaut()]
     if (CELEBA / "test").is_dir():
@@ -99,7 +99,7 @@ def test_template_warp_close_to_dlib(faces):
     import cv2
     import dlib
 
-    from byeglasses.template import template
+    from byeglasses.pipeline.template import template
 
     recognizer = dlib.face_recognition_model_v1(_dlib_model())
     extractor = load_identity_extractor("dlib", 256, "cpu")

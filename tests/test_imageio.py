@@ -6,7 +6,7 @@ import pytest
 from PIL import Image, ImageCms
 
 from byeglasses.errors import InputError
-from byeglasses.imageio import compose, format_notes, output_name, read_image, write_image
+from byeglasses.pipeline.imageio import compose, format_notes, output_name, read_image, write_image
 
 from helpers import bomb_png
 

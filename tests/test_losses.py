@@ -1,6 +1,6 @@
 import torch
 
-from byeglasses import losses
+from byeglasses.model import losses
 
 
 def _pair(seed=0):

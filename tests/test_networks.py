@@ -1,9 +1,9 @@
 import pytest
 import torch
 
-from byeglasses.config import ModelConfig, get_preset
+from byeglasses.model.config import ModelConfig, get_preset
 from byeglasses.errors import ByeGlassesError
-from byeglasses.networks import Generator, PatchDiscriminator
+from byeglasses.model.networks import Generator, PatchDiscriminator
 
 
 @pytest.mark.parametrize("preset", ["paper", "cpu", "tiny"])

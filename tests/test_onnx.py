@@ -11,9 +11,9 @@ ort = pytest.importorskip("onnxruntime")
 
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory):
-    from byeglasses.checkpoint import save_checkpoint
-    from byeglasses.config import get_preset
-    from byeglasses.networks import Generator
+    from byeglasses.model.weights import save_checkpoint
+    from byeglasses.model.config import get_preset
+    from byeglasses.model.networks import Generator
 
     folder = tmp_path_factory.mktemp("onnx")
     cfg = get_preset("tiny")
@@ -25,7 +25,7 @@ def exported(tmp_path_factory):
 
 
 def test_onnx_runtime_matches_pytorch(exported):
-    from byeglasses.checkpoint import load_generator
+    from byeglasses.model.weights import load_generator
 
     ckpt, onnx_path = exported
     generator, cfg = load_generator(ckpt, device="cpu")
@@ -41,7 +41,7 @@ def test_onnx_runtime_matches_pytorch(exported):
 
 
 def test_remover_onnx_backend_agrees_with_torch(exported, astronaut):
-    from byeglasses.remove import GlassesRemover
+    from byeglasses.pipeline.remover import GlassesRemover
 
     ckpt, onnx_path = exported
     kw = dict(threshold=0.5, min_area=0.0)

@@ -7,7 +7,7 @@ from PIL import Image
 
 from byeglasses.cli import main
 from byeglasses.errors import CheckpointError
-from byeglasses.remove import GlassesRemover
+from byeglasses.pipeline.remover import GlassesRemover
 
 from helpers import bomb_png
 
@@ -81,7 +81,7 @@ def test_accepts_arrays_pil_images_and_paths(astronaut, tmp_path):
 
 
 def test_missing_default_model_says_what_to_do(monkeypatch, tmp_path):
-    import byeglasses.checkpoint as checkpoint
+    import byeglasses.model.weights as checkpoint
 
     monkeypatch.setattr(checkpoint, "DEFAULT_WEIGHTS", tmp_path / "default.safetensors")
     with pytest.raises(CheckpointError, match="--checkpoint"):

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from byeglasses.checkpoint import load_generator
+from byeglasses.model.weights import load_generator
 
 REFERENCE = Path(__file__).parent / "data" / "default_model_reference.npz"
 

@@ -196,7 +196,7 @@ def test_synth_face_dataset_layout_and_determinism(faces_dir, tmp_path):
 
 
 def _synth_args(faces, out, *extra):
-    from byeglasses.synth import cli
+    from byeglasses.cli import synth as cli
 
     parser = argparse.ArgumentParser()
     cli.configure_parser(parser)
@@ -238,7 +238,7 @@ def test_non_256_photo(astro):
     """The demo's case: the full 512-px astronaut photo with its own landmarks."""
     from skimage.data import astronaut
 
-    from byeglasses.landmarks import detect_faces
+    from byeglasses.pipeline.detect import detect_faces
 
     img = astronaut()
     lm = detect_faces(img)[0].landmarks

@@ -9,10 +9,10 @@ import pytest
 import torch
 
 from byeglasses import cli
-from byeglasses.checkpoint import read_checkpoint
-from byeglasses.config import get_preset
+from byeglasses.model.weights import read_checkpoint
+from byeglasses.model.config import get_preset
 from byeglasses.errors import ByeGlassesError
-from byeglasses.train import train
+from byeglasses.training.loop import train
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -60,7 +60,7 @@ def test_resume_continues_exactly(astronaut_faces, tmp_path):
 
 
 def test_non_finite_loss_stops_and_keeps_last_checkpoint(astronaut_faces, tmp_path, monkeypatch):
-    from byeglasses import gan
+    from byeglasses.model import gan
 
     out = tmp_path / "run"
     train(tiny(steps=5), str(astronaut_faces), str(out), progress=False)
@@ -85,8 +85,8 @@ def test_kill_during_save_leaves_previous_checkpoint(astronaut_faces, tmp_path):
     script = f"""
 import os, sys, safetensors.torch as st
 sys.path.insert(0, {str(REPO)!r})
-from byeglasses.config import get_preset
-from byeglasses.train import train
+from byeglasses.model.config import get_preset
+from byeglasses.training.loop import train
 real = st.save_file
 calls = []
 def save_then_die(tensors, path, metadata=None):
@@ -97,7 +97,7 @@ def save_then_die(tensors, path, metadata=None):
         os.kill(os.getpid(), 9)
     real(tensors, path, metadata=metadata)
 st.save_file = save_then_die
-import byeglasses.checkpoint as c
+import byeglasses.model.weights as c
 c.save_file = save_then_die
 cfg = get_preset("tiny"); cfg.train.steps = 20; cfg.train.checkpoint_every = 3
 train(cfg, {str(astronaut_faces)!r}, {str(out)!r}, progress=False)

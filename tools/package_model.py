@@ -12,7 +12,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 
-from byeglasses.checkpoint import DEFAULT_WEIGHTS, load_generator, save_checkpoint  # noqa: E402
+from byeglasses.model.weights import DEFAULT_WEIGHTS, load_generator, save_checkpoint  # noqa: E402
 
 LIMIT_MB = 25.0
 

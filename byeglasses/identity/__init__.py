@@ -38,7 +38,7 @@ class ArcFaceAligned(nn.Module):
 
     def __init__(self, resolution: int, net: nn.Module):
         super().__init__()
-        from ..template import template
+        from ..pipeline.template import template
         from .iresnet import ARCFACE_5
 
         self.net = net
@@ -64,7 +64,7 @@ def save_identity_checkpoint(path, extractor: IdentityExtractor, meta: Optional[
     from safetensors.torch import save_file
 
     from .. import __version__
-    from ..checkpoint import atomic_write
+    from ..model.weights import atomic_write
 
     info = {"format": FORMAT, "byeglasses_version": __version__, "kind": "resnet-arcface",
             "identity_config": extractor.config.to_dict(), **(meta or {})}
@@ -75,7 +75,7 @@ def save_identity_checkpoint(path, extractor: IdentityExtractor, meta: Optional[
 
 def load_identity_checkpoint(path) -> IdentityExtractor:
     """The IdentityExtractor saved by `byeglasses train-identity`, in eval mode."""
-    from ..checkpoint import load_module, read_safetensors
+    from ..model.weights import load_module, read_safetensors
 
     tensors, header = read_safetensors(path)
     if header.get("format") != FORMAT:

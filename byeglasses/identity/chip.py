@@ -37,7 +37,7 @@ _MEAN_Y = [
 USED_68 = [i for i in range(17, 68) if not (55 <= i <= 59 or 65 <= i <= 67 or i <= 26)]
 MEAN_FACE_68 = np.array([(_MEAN_X[i - 17], _MEAN_Y[i - 17]) for i in USED_68])
 # dlib's shape_predictor_5_face_landmarks order: eye corners (image right outer, inner; image
-# left outer, inner), base of the nose. Not the same points as byeglasses.landmarks.five_points.
+# left outer, inner), base of the nose. Not the same points as byeglasses.pipeline.detect.five_points.
 MEAN_FACE_5 = np.array([(0.8595674595992, 0.2134981538014), (0.6460604764104, 0.2289674387677),
                         (0.1205750620789, 0.2137274526848), (0.3340850613712, 0.2290642403242),
                         (0.4901123135679, 0.6277975316475)])
@@ -115,7 +115,7 @@ class FaceChipWarp(nn.Module):
 
     def __init__(self, resolution: int, size: int = 150, padding: float = 0.25):
         super().__init__()
-        from ..template import template
+        from ..pipeline.template import template
 
         self.resolution, self.size, self.padding = resolution, size, padding
         m = chip_to_image(template(resolution, 68), size, padding)

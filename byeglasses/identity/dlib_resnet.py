@@ -276,7 +276,7 @@ class DlibFaceNet(nn.Module):
 
 
 def default_model_path() -> str:
-    from ..landmarks import model_path
+    from ..pipeline.detect import model_path
 
     return model_path(MODEL_NAME)
 

@@ -110,7 +110,7 @@ def load_iresnet(path: str) -> IResNet:
     shapes = [f"{ours_to_insightface(k)}: file {tuple(given[k].shape)} vs r{_depth(layers)} {tuple(own[k].shape)}"
               for k in sorted(set(own) & set(given)) if given[k].shape != own[k].shape]
     if missing or unexpected or shapes:
-        from ..checkpoint import mismatch_report
+        from ..model.weights import mismatch_report
 
         raise CheckpointError(mismatch_report(f"{path}: does not fit insightface iresnet r{_depth(layers)}",
                                               missing, unexpected, shapes))

@@ -52,7 +52,7 @@ def read_rgb(path) -> np.ndarray:
 
 def face_landmarks(image: np.ndarray) -> np.ndarray:
     """(68, 2) landmarks of the one face in `image`; InputError when there is none or several."""
-    from ..landmarks import detect_faces
+    from ..pipeline.detect import detect_faces
 
     upsample = 1 if max(image.shape[:2]) < 200 else 0
     faces = detect_faces(image, upsample=upsample)

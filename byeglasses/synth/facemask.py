@@ -5,7 +5,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from ..landmarks import BROW_L, BROW_R, EYE_L, EYE_R, JAW
+from ..pipeline.detect import BROW_L, BROW_R, EYE_L, EYE_R, JAW
 
 FOREHEAD = 0.6  # forehead height above the brows / (brows to nose base)
 

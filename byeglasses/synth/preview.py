@@ -15,7 +15,7 @@ def astronaut_face(resolution: int = 256):
     """scikit-image's astronaut, cropped around her face like a CelebA-HQ photo: (image, (68, 2) landmarks)."""
     from skimage.data import astronaut
 
-    from ..landmarks import detect_faces
+    from ..pipeline.detect import detect_faces
     from .dataset import square_resize
 
     img = astronaut()

@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 
 from ..errors import InputError
-from ..landmarks import EYE_L, EYE_R
+from ..pipeline.detect import EYE_L, EYE_R
 from .facemask import face_shape_mask
 from .glasses import GlassesDistribution, GlassesParams
 

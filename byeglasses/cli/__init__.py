@@ -5,18 +5,18 @@ import argparse
 import importlib
 import sys
 
-from . import __version__
-from .errors import ByeGlassesError
+from .. import __version__
+from ..errors import ByeGlassesError
 
 # subcommand -> (module, one-line help). Modules are imported only when their command runs.
 COMMANDS = {
-    "demo": ("byeglasses.remove_cli", "remove glasses drawn onto scikit-image's astronaut; writes a side-by-side PNG"),
-    "remove": ("byeglasses.remove_cli", "remove glasses from photos (files, folders or globs)"),
-    "synth": ("byeglasses.synth.cli", "synthesize training pairs: glasses drawn onto glasses-free faces"),
-    "train": ("byeglasses.train", "train ByeGlassesGAN with glasses synthesized on the fly"),
-    "eval": ("byeglasses.evaluate", "benchmark a checkpoint and the baselines on a fixed synthesized set"),
-    "train-identity": ("byeglasses.identity.train", "train the paper's ResNet-34 + ArcFace identity extractor"),
-    "export-onnx": ("byeglasses.onnx_export", "export the generator to ONNX"),
+    "demo": ("byeglasses.cli.demo", "remove glasses drawn onto scikit-image's astronaut; writes a side-by-side PNG"),
+    "remove": ("byeglasses.cli.remove", "remove glasses from photos (files, folders or globs)"),
+    "synth": ("byeglasses.cli.synth", "synthesize training pairs: glasses drawn onto glasses-free faces"),
+    "train": ("byeglasses.cli.train", "train ByeGlassesGAN with glasses synthesized on the fly"),
+    "eval": ("byeglasses.cli.eval", "benchmark a checkpoint and the baselines on a fixed synthesized set"),
+    "train-identity": ("byeglasses.cli.train_identity", "train the paper's ResNet-34 + ArcFace identity extractor"),
+    "export-onnx": ("byeglasses.cli.export_onnx", "export the generator to ONNX"),
 }
 
 
@@ -45,9 +45,8 @@ def build_parser() -> argparse.ArgumentParser:
                 p.set_defaults(_run=lambda args, m=module: _missing(m))
                 continue
             raise
-        configure = getattr(mod, f"configure_{name.replace('-', '_')}_parser", None) or mod.configure_parser
-        configure(p)
-        p.set_defaults(_run=getattr(mod, f"run_{name.replace('-', '_')}", None) or mod.run)
+        mod.configure_parser(p)
+        p.set_defaults(_run=mod.run)
     return parser
 
 

@@ -44,7 +44,7 @@ def iou(pred: np.ndarray, target: np.ndarray, threshold: float = 0.5) -> float:
 def _dlib_face_recognizer():
     import dlib
 
-    from .landmarks import model_path
+    from ..pipeline.detect import model_path
 
     return dlib.face_recognition_model_v1(model_path("dlib_face_recognition_resnet_model_v1.dat"))
 

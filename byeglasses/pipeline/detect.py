@@ -10,7 +10,7 @@ from typing import List, Tuple
 
 import numpy as np
 
-from .errors import ByeGlassesError
+from ..errors import ByeGlassesError
 
 # dlib 68-point index ranges
 JAW = slice(0, 17)

@@ -12,14 +12,14 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from . import __version__
+from .. import __version__
 from .config import Config
-from .device import pick_device
-from .errors import ByeGlassesError, CheckpointError
+from ..device import pick_device
+from ..errors import ByeGlassesError, CheckpointError
 from .networks import Generator
 
 FORMAT = "byeglasses-checkpoint-1"
-DEFAULT_WEIGHTS = Path(__file__).resolve().parent / "weights" / "default.safetensors"
+DEFAULT_WEIGHTS = Path(__file__).resolve().parents[1] / "weights" / "default.safetensors"
 PathLike = Union[str, os.PathLike]
 
 

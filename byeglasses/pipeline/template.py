@@ -8,7 +8,7 @@ generator sees faces framed as in training. Mean per-point standard deviation: 0
 
 import numpy as np
 
-from .landmarks import five_points
+from .detect import five_points
 
 # (68, 2) x, y as fractions of the crop side
 TEMPLATE_68 = np.array([

@@ -12,8 +12,8 @@ from typing import List, Optional, Union
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from .checkpoint import atomic_write
-from .errors import InputError
+from ..model.weights import atomic_write
+from ..errors import InputError
 
 # Refused above this many pixels (a 100-megapixel photo is already 300 MB as RGB): a tiny file
 # that declares a huge size is a decompression bomb.

@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 import torch
 
-from .errors import ByeGlassesError, CheckpointError
+from ..errors import ByeGlassesError, CheckpointError
 from .geometry import align, blend_weight, estimate_alignment, paste_back, unalign
 from .imageio import Photo, from_array, read_image
 
@@ -96,7 +96,7 @@ class GlassesRemover:
             self.device = torch.device("cpu")
         elif backend == "torch":
             if generator is None:
-                from .checkpoint import load_generator
+                from ..model.weights import load_generator
 
                 generator, config = load_generator(checkpoint, device=device)
                 resolution = config.model.resolution
@@ -118,7 +118,7 @@ class GlassesRemover:
     def detect(self, rgb: np.ndarray):
         """Faces in a photo, largest first: HOG on a shrunk greyscale copy, 68 landmarks refined
         at full resolution."""
-        from .landmarks import Face, detect_boxes, detect_boxes_cnn, landmarks_in_box
+        from .detect import Face, detect_boxes, detect_boxes_cnn, landmarks_in_box
 
         scale = self.detection_scale(rgb.shape)
         h, w = rgb.shape[:2]

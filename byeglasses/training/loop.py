@@ -6,7 +6,6 @@ log.jsonl (every loss term) and samples/ (x | ŷ | y | predicted masks)."""
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import os
@@ -18,12 +17,12 @@ import numpy as np
 import torch
 
 from . import distributed as dist
-from .checkpoint import (atomic_write, load_module, optimizer_from_tensors, optimizer_to_tensors,
+from ..model.weights import (atomic_write, load_module, optimizer_from_tensors, optimizer_to_tensors,
                          read_checkpoint, save_checkpoint)
-from .config import PRESETS, Config, get_preset
-from .device import pick_device
-from .errors import ByeGlassesError
-from .gan import ByeGlassesGAN
+from ..model.config import PRESETS, Config, get_preset
+from ..device import pick_device
+from ..errors import ByeGlassesError
+from ..model.gan import ByeGlassesGAN
 
 class NonFiniteLoss(ByeGlassesError):
     pass
@@ -36,7 +35,7 @@ def list_faces(faces_dir) -> List[str]:
         raise ByeGlassesError(f"--faces {faces_dir}: no such folder")
     if not path.is_dir():
         raise ByeGlassesError(f"--faces {faces_dir}: not a folder")
-    from .synth.cache import IMAGE_EXTENSIONS, list_images  # the very list the dataset reads
+    from ..synth.cache import IMAGE_EXTENSIONS, list_images  # the very list the dataset reads
 
     files = list_images(path)
     if not files:
@@ -129,8 +128,8 @@ def train(config: Config, faces: str, out: str, resume: bool = False, device=Non
     """The training loop. Returns a summary dict (steps, images/s, last losses)."""
     from tqdm import tqdm
 
-    from .identity import load_identity_extractor
-    from .synth.dataset import SynthFaceDataset
+    from ..identity import load_identity_extractor
+    from ..synth.dataset import SynthFaceDataset
 
     device = pick_device(device)
     dist.init(device)
@@ -285,44 +284,3 @@ def _tensorboard(out):
     except ImportError:
         return None
     return SummaryWriter(str(out / "tb"))
-
-
-def configure_parser(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--preset", default="cpu", help=f"configuration preset: {', '.join(PRESETS)}")
-    p.add_argument("--faces", required=True, help="folder of glasses-free face images (CelebA-HQ-like crops)")
-    p.add_argument("--out", required=True, help="run folder (created); holds config, checkpoints, log, samples")
-    p.add_argument("--resume", action="store_true", help="continue the run in --out exactly where it stopped")
-    p.add_argument("--steps", type=int, help="total training steps (default: the preset's)")
-    p.add_argument("--batch-size", type=int, help="images per step and process (default: the preset's)")
-    p.add_argument("--identity", help="identity extractor for the ID loss: dlib, none, or a checkpoint path")
-    p.add_argument("--device", help="cpu, cuda, cuda:N or mps (default: CUDA, else MPS, else CPU)")
-    p.add_argument("--max-minutes", type=float, help="stop (with a checkpoint) after this many minutes")
-    p.add_argument("--landmark-cache", help="landmark cache file (default: under ~/.cache/byeglasses)")
-    p.add_argument("--set", action="append", default=[], metavar="SECTION.FIELD=VALUE",
-                   help="override a config field, e.g. --set loss.lambda_id=0 (repeatable)")
-
-
-def config_from_args(args) -> Config:
-    if args.resume:
-        path = Path(args.out) / "config.json"
-        if not path.is_file():
-            raise ByeGlassesError(f"--resume: {path} does not exist")
-        config = Config.from_dict(json.loads(path.read_text()))
-    else:
-        config = get_preset(args.preset)
-    config = apply_overrides(config, args.set)
-    if args.steps is not None:
-        config.train.steps = args.steps
-    if args.batch_size is not None:
-        config.train.batch_size = args.batch_size
-    if args.identity is not None:
-        config.loss.identity = args.identity
-    return config
-
-
-def run(args) -> int:
-    config = config_from_args(args)
-    list_faces(args.faces)
-    train(config, args.faces, args.out, resume=args.resume, device=args.device,
-          max_minutes=args.max_minutes, landmark_cache=args.landmark_cache)
-    return 0

@@ -8,9 +8,9 @@ import os
 from pathlib import Path
 
 from ..errors import InputError
-from .cache import list_images, skipped_summary
-from .dataset import FOLDERS, SynthFaceDataset
-from .glasses import GlassesDistribution
+from ..synth.cache import list_images, skipped_summary
+from ..synth.dataset import FOLDERS, SynthFaceDataset
+from ..synth.glasses import GlassesDistribution
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
@@ -32,7 +32,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 
 
 def _glasses_images(folder) -> tuple:
-    from .render import _load_rgba
+    from ..synth.render import _load_rgba
 
     paths = [str(Path(folder) / n) for n in list_images(folder) if n.lower().endswith(".png")]
     good = []
@@ -50,7 +50,7 @@ def _glasses_images(folder) -> tuple:
 def run(args) -> int:
     from tqdm import tqdm
 
-    from .preview import contact_sheet, write_png
+    from ..synth.preview import contact_sheet, write_png
 
     faces, out = Path(args.faces_dir).resolve(), Path(args.out_dir).resolve()
     if not faces.is_dir():

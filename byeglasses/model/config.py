@@ -7,7 +7,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Dict, Tuple
 
-from .errors import ByeGlassesError
+from ..errors import ByeGlassesError
 
 
 @dataclass

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import torch
 
-from .errors import ByeGlassesError
+from ..errors import ByeGlassesError
 
 OPSET = 17
 
@@ -30,7 +30,7 @@ class _Outputs(torch.nn.Module):
 def export_onnx(generator: torch.nn.Module, resolution: int, path, opset: int = OPSET) -> Path:
     """Write `generator` to `path`: input "x" (batch, 3, R, R) in [-1, 1], outputs "y_hat"
     (batch, 3, R, R) and "m_hat" (batch, C, R, R). Whole file or nothing."""
-    from .checkpoint import atomic_write
+    from ..model.weights import atomic_write
 
     try:
         import onnx  # noqa: F401 - torch's exporter needs it
@@ -49,22 +49,3 @@ def export_onnx(generator: torch.nn.Module, resolution: int, path, opset: int = 
     data = buffer.getvalue()
     atomic_write(path, lambda tmp: Path(tmp).write_bytes(data))
     return path
-
-
-def configure_parser(p) -> None:
-    p.add_argument("--checkpoint", default=None,
-                   help="generator checkpoint (.safetensors); default: the model shipped with the package")
-    p.add_argument("--out", default="generator.onnx", help="ONNX file to write")
-    p.add_argument("--opset", type=int, default=OPSET, help="ONNX opset version (17 or later)")
-
-
-def run(args) -> int:
-    from .checkpoint import load_generator
-
-    if args.opset < 17:
-        raise ByeGlassesError(f"--opset must be 17 or later, got {args.opset}")
-    generator, config = load_generator(args.checkpoint, device="cpu")
-    path = export_onnx(generator, config.model.resolution, args.out, opset=args.opset)
-    r = config.model.resolution
-    print(f"wrote {path}: input x (batch, 3, {r}, {r}) in [-1, 1] -> y_hat, m_hat (preset {config.preset})")
-    return 0

@@ -4,7 +4,6 @@ ground-truth glasses mask, and Telea inside the model's predicted mask."""
 
 from __future__ import annotations
 
-import argparse
 import json
 import time
 from pathlib import Path
@@ -14,9 +13,9 @@ import cv2
 import numpy as np
 import torch
 
-from .checkpoint import atomic_write, load_generator
-from .device import pick_device
-from .errors import ByeGlassesError
+from ..model.weights import atomic_write, load_generator
+from ..device import pick_device
+from ..errors import ByeGlassesError
 from .metrics import dlib_descriptor, iou, psnr, ssim
 
 METHODS = ("model", "input", "telea_gt_mask", "telea_pred_mask")
@@ -54,8 +53,8 @@ def evaluate(checkpoint: Optional[str], faces: str, count: Optional[int] = None,
     """Score the model and the baselines; returns {"methods": {name: {metric: mean}}, ...}."""
     from tqdm import tqdm
 
-    from .synth.cache import list_images
-    from .synth.dataset import SynthFaceDataset
+    from ..synth.cache import list_images
+    from ..synth.dataset import SynthFaceDataset
 
     device = pick_device(device)
     generator, config = (load_generator(checkpoint, device) if checkpoint else (None, None))
@@ -107,8 +106,8 @@ def evaluate(checkpoint: Optional[str], faces: str, count: Optional[int] = None,
 
 def _scaled_landmarks(dataset, i: int, res: int) -> np.ndarray:
     """Landmarks of face i at the benchmark resolution (as the dataset resized it)."""
-    from .synth.cache import read_rgb
-    from .synth.dataset import square_resize
+    from ..synth.cache import read_rgb
+    from ..synth.dataset import square_resize
 
     face = read_rgb(Path(dataset.faces_dir) / dataset.names[i])
     return square_resize(face, dataset.landmarks[i], res)[1]
@@ -133,34 +132,3 @@ def markdown_table(result: dict) -> str:
                   else f"{m[c]:.2f}") for c in cols]
         lines.append(f"| {LABELS.get(name, name)} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
-
-
-def configure_parser(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--checkpoint", help="model to score (a training run's model.safetensors or checkpoint.safetensors);"
-                   " omitted: only the baselines")
-    p.add_argument("--faces", required=True, help="glasses-free faces; the reference is ../shared/data/celebahq256/test")
-    p.add_argument("--count", type=int, help="score only the first N faces (default: all)")
-    p.add_argument("--seed", type=int, default=BENCHMARK_SEED, help="benchmark seed: keep it to compare models")
-    p.add_argument("--resolution", type=int, help="benchmark resolution (default: the checkpoint's, else 256)")
-    p.add_argument("--out", help="write the results here as JSON, and a markdown table beside it (.md)")
-    p.add_argument("--no-identity", action="store_true", help="skip the dlib identity similarity (faster)")
-    p.add_argument("--device", help="cpu, cuda, cuda:N or mps (default: CUDA, else MPS, else CPU)")
-    p.add_argument("--landmark-cache", help="landmark cache file (default: under ~/.cache/byeglasses)")
-
-
-def run(args) -> int:
-    if not Path(args.faces).is_dir():
-        raise ByeGlassesError(f"--faces {args.faces}: no such folder")
-    result = evaluate(args.checkpoint, args.faces, count=args.count, seed=args.seed, device=args.device,
-                      identity=not args.no_identity, landmark_cache=args.landmark_cache, resolution=args.resolution)
-    table = markdown_table(result)
-    print(table)
-    if args.out:
-        out = Path(args.out)
-        atomic_write(out, lambda tmp: Path(tmp).write_text(json.dumps(result, indent=2)))
-        atomic_write(out.with_suffix(".md"), lambda tmp: Path(tmp).write_text(table + "\n"))
-    best = result["methods"].get("model", {})
-    print(f"evaluated {result['count']} faces at {result['resolution']} px in {result['seconds']} s"
-          + (f"; model PSNR in glasses {best['psnr_glasses']:.2f} dB, identity {best.get('identity', float('nan')):.4f}"
-             if best else ""))
-    return 0

@@ -10,10 +10,10 @@ from typing import List, Tuple
 
 import numpy as np
 
-from .checkpoint import atomic_write
-from .errors import ByeGlassesError, InputError
-from .remove import MIN_AREA, MIN_CHANGE
-from .imageio import IMAGE_SUFFIXES, compose, format_notes, output_name, read_image, write_image, write_rgb
+from ..model.weights import atomic_write
+from ..errors import ByeGlassesError, InputError
+from ..pipeline.remover import MIN_AREA, MIN_CHANGE
+from ..pipeline.imageio import IMAGE_SUFFIXES, compose, format_notes, output_name, read_image, write_image, write_rgb
 
 
 def _add_model_options(p) -> None:
@@ -29,7 +29,7 @@ def _add_model_options(p) -> None:
                         "of 255) are left untouched: they have no glasses")
 
 
-def configure_remove_parser(p) -> None:
+def configure_parser(p) -> None:
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files, folders (their images) or glob patterns")
     p.add_argument("-o", "--outdir", required=True, help="folder for the outputs, named like the inputs")
     _add_model_options(p)
@@ -94,10 +94,10 @@ def collect_inputs(specs: List[str]) -> Tuple[List[Path], List[str]]:
     return files, problems
 
 
-def run_remove(args) -> int:
+def run(args) -> int:
     from tqdm import tqdm
 
-    from .remove import GlassesRemover
+    from ..pipeline.remover import GlassesRemover
 
     _check_options(args)
     files, problems = collect_inputs(args.inputs)
@@ -177,50 +177,6 @@ def _remove_one(path: Path, remover, outdir: Path, inputs, used, args, say) -> s
 
 
 def remover_min_face(remover, shape) -> float:
-    from .remove import HOG_FACE
+    from ..pipeline.remover import HOG_FACE
 
     return HOG_FACE / remover.detection_scale(shape)
-
-
-# -- demo -------------------------------------------------------------------------------------
-
-
-def configure_demo_parser(p) -> None:
-    p.add_argument("--out", default="byeglasses-demo.png",
-                   help="side-by-side PNG to write: with drawn glasses | output | original")
-    p.add_argument("--seed", type=int, default=0, help="which glasses the synthesizer draws")
-    _add_model_options(p)
-
-
-def psnr(a: np.ndarray, b: np.ndarray, mask: np.ndarray) -> float:
-    """PSNR in dB between uint8 images over the pixels where `mask` is set."""
-    diff = (a.astype(np.float64) - b.astype(np.float64))[mask.astype(bool)]
-    mse = float((diff ** 2).mean()) if diff.size else 0.0
-    return float("inf") if mse == 0 else 10.0 * np.log10(255.0 ** 2 / mse)
-
-
-def run_demo(args) -> int:
-    from skimage import data
-
-    from .remove import GlassesRemover
-    from .synth.render import synthesize
-
-    _check_options(args)
-    remover = GlassesRemover(args.checkpoint, device=args.device, threshold=args.threshold, min_area=args.min_area,
-                             min_change=args.min_change)
-    original = data.astronaut()
-    faces = remover.detect(original)
-    if not faces:
-        raise ByeGlassesError("no face found in the astronaut image (is dlib installed correctly?)")
-    sample = synthesize(original, faces[0].landmarks, args.seed)
-    result = remover.remove(sample.x)
-    mask = sample.glasses_mask > 0
-    before, after = psnr(sample.x, original, mask), psnr(result.image, original, mask)
-    out = Path(args.out)
-    write_rgb(out, np.concatenate([sample.x, result.image, original], axis=1))
-    face = result.faces[0] if result.faces else None
-    state = (f"glasses p={face.glasses_probability:.2f}, {face.reason}") if face else "no face found after drawing"
-    print(f"wrote {out} (with glasses | output | original); {state}")
-    print(f"PSNR inside the drawn glasses ({int(mask.sum())} px) vs the original: "
-          f"input {before:.2f} dB, output {after:.2f} dB ({after - before:+.2f} dB)")
-    return 0

@@ -1,0 +1,1 @@
+"""Scoring: image metrics and the fixed synthesized benchmark (`byeglasses eval`)."""

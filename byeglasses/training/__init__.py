@@ -1,0 +1,1 @@
+"""Training: the loop (train()), training checkpoints (resume state), multi-GPU helpers."""
