@@ -16,7 +16,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 
 from byeglasses import GlassesRemover  # noqa: E402
-from byeglasses.synth.cache import list_images, read_rgb  # noqa: E402
+from byeglasses.files import list_images  # noqa: E402
+from byeglasses.synth.cache import read_rgb  # noqa: E402
 
 
 def run(remover, folder, count):

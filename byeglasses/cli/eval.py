@@ -8,7 +8,7 @@ from pathlib import Path
 
 from ..errors import ByeGlassesError
 from ..evaluation.benchmark import BENCHMARK_SEED, evaluate, markdown_table
-from ..model.weights import atomic_write
+from ..files import write_text
 
 
 def configure_parser(p: argparse.ArgumentParser) -> None:
@@ -33,8 +33,8 @@ def run(args) -> int:
     print(table)
     if args.out:
         out = Path(args.out)
-        atomic_write(out, lambda tmp: Path(tmp).write_text(json.dumps(result, indent=2)))
-        atomic_write(out.with_suffix(".md"), lambda tmp: Path(tmp).write_text(table + "\n"))
+        write_text(out, json.dumps(result, indent=2))
+        write_text(out.with_suffix(".md"), table + "\n")
     best = result["methods"].get("model", {})
     print(f"evaluated {result['count']} faces at {result['resolution']} px in {result['seconds']} s"
           + (f"; model PSNR in glasses {best['psnr_glasses']:.2f} dB, identity {best.get('identity', float('nan')):.4f}"

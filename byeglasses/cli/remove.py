@@ -10,10 +10,10 @@ from typing import List, Tuple
 
 import numpy as np
 
-from ..model.weights import atomic_write
+from ..files import IMAGE_SUFFIXES, atomic_write, list_images
 from ..errors import ByeGlassesError, InputError
 from ..pipeline.remover import MIN_AREA, MIN_CHANGE
-from ..pipeline.imageio import IMAGE_SUFFIXES, compose, format_notes, output_name, read_image, write_image, write_rgb
+from ..pipeline.imageio import compose, format_notes, output_name, read_image, write_image, write_rgb
 
 
 def _add_model_options(p) -> None:
@@ -74,8 +74,7 @@ def collect_inputs(specs: List[str]) -> Tuple[List[Path], List[str]]:
     for spec in specs:
         path = Path(spec)
         if path.is_dir():
-            found = sorted(p for p in path.iterdir()
-                           if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith("."))
+            found = [path / name for name in list_images(path)]
             if not found:
                 problems.append(f"{spec}: folder holds no image files ({', '.join(sorted(IMAGE_SUFFIXES))})")
             for p in found:

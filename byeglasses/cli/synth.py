@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 from pathlib import Path
 
 from ..errors import InputError
-from ..synth.cache import list_images, skipped_summary
+from ..files import list_images, write_text
+from ..pipeline.imageio import write_rgb
+from ..synth.cache import skipped_summary
 from ..synth.dataset import FOLDERS, SynthFaceDataset
 from ..synth.glasses import GlassesDistribution
 
@@ -50,7 +51,7 @@ def _glasses_images(folder) -> tuple:
 def run(args) -> int:
     from tqdm import tqdm
 
-    from ..synth.preview import contact_sheet, write_png
+    from ..synth.preview import contact_sheet
 
     faces, out = Path(args.faces_dir).resolve(), Path(args.out_dir).resolve()
     if not faces.is_dir():
@@ -71,16 +72,14 @@ def run(args) -> int:
         s = ds.sample(index, epoch)
         name = f"{i:06d}.png"
         for sub, img in zip(FOLDERS, (s.x, s.y, s.glasses_mask * 255, s.face_mask * 255)):
-            write_png(out / sub / name, img)
+            write_rgb(out / sub / name, img)
         lines.append(json.dumps({"file": name, "source": ds.names[index], "seed": args.seed, "epoch": epoch,
                                  "index": index, "params": s.params.to_dict()}))
         if len(previews) < 16:
             previews.append(s)
-    tmp = out / f".manifest.{os.getpid()}.tmp"
-    tmp.write_text("\n".join(lines) + "\n")
-    os.replace(tmp, out / "manifest.jsonl")
+    write_text(out / "manifest.jsonl", "\n".join(lines) + "\n")
     if args.preview:
-        write_png(args.preview, contact_sheet(previews, columns=4, tile=min(args.resolution, 256)))
+        write_rgb(args.preview, contact_sheet(previews, columns=4, tile=min(args.resolution, 256)))
     print(f"wrote {args.count} pairs to {out} from {len(ds)} faces; "
           f"{skipped_summary(ds.skipped, list(ds.skipped))}")
     return 0

@@ -13,7 +13,8 @@ import cv2
 import numpy as np
 import torch
 
-from ..model.weights import atomic_write, load_generator
+from ..model.weights import load_generator
+from ..pipeline.imageio import tensor_to_uint8
 from ..device import pick_device
 from ..errors import ByeGlassesError
 from .metrics import dlib_descriptor, iou, psnr, ssim
@@ -27,11 +28,6 @@ def telea(image: np.ndarray, mask: np.ndarray, radius: Optional[int] = None) -> 
     """OpenCV's Telea inpainting of `image` where mask > 0.5 (radius scales with the image)."""
     radius = radius or max(2, round(image.shape[0] / 64))
     return cv2.inpaint(image, (mask > 0.5).astype(np.uint8), radius, cv2.INPAINT_TELEA)
-
-
-def to_uint8(t: torch.Tensor) -> np.ndarray:
-    """(3,H,W) in [-1,1] -> (H,W,3) uint8."""
-    return ((t.detach().float().clamp(-1, 1) + 1) * 127.5).round().byte().permute(1, 2, 0).cpu().numpy()
 
 
 def _cosine(a: np.ndarray, b: np.ndarray) -> float:
@@ -53,7 +49,7 @@ def evaluate(checkpoint: Optional[str], faces: str, count: Optional[int] = None,
     """Score the model and the baselines; returns {"methods": {name: {metric: mean}}, ...}."""
     from tqdm import tqdm
 
-    from ..synth.cache import list_images
+    from ..files import list_images
     from ..synth.dataset import SynthFaceDataset
 
     device = pick_device(device)
@@ -83,7 +79,7 @@ def evaluate(checkpoint: Optional[str], faces: str, count: Optional[int] = None,
             with torch.inference_mode():
                 y_hat, m_hat = generator(x)
             ms["model"] = (time.perf_counter() - t) * 1e3
-            outputs["model"] = to_uint8(y_hat[0])
+            outputs["model"] = tensor_to_uint8(y_hat[0])
             if m_hat is not None:
                 pred_glasses = m_hat[0, 0].float().cpu().numpy()
                 t = time.perf_counter()

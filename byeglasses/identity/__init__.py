@@ -64,7 +64,7 @@ def save_identity_checkpoint(path, extractor: IdentityExtractor, meta: Optional[
     from safetensors.torch import save_file
 
     from .. import __version__
-    from ..model.weights import atomic_write
+    from ..files import atomic_write
 
     info = {"format": FORMAT, "byeglasses_version": __version__, "kind": "resnet-arcface",
             "identity_config": extractor.config.to_dict(), **(meta or {})}

@@ -15,9 +15,9 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from ..errors import InputError
+from ..files import list_images
 from .resnet import ArcFace, IdentityConfig, IdentityExtractor
 
-IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 
 
 @dataclass
@@ -65,7 +65,7 @@ def load_face_folder(root: str, resolution: int, align: bool = False, progress: 
     if not os.path.isdir(root):
         raise InputError(f"{root}: no such folder (expected one subfolder of face images per person)")
     people = sorted(d for d in os.listdir(root) if os.path.isdir(os.path.join(root, d)) and not d.startswith("."))
-    files = {p: sorted(f for f in os.listdir(os.path.join(root, p)) if f.lower().endswith(IMAGE_EXTS)) for p in people}
+    files = {p: list_images(os.path.join(root, p)) for p in people}
     empty = [p for p in people if not files[p]]
     if empty:
         raise InputError(f"{root}: {len(empty)} person folder(s) hold no images: {', '.join(empty[:10])}"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Dict, Optional, Tuple, Union
 
@@ -16,28 +15,12 @@ from .. import __version__
 from .config import Config
 from ..device import pick_device
 from ..errors import ByeGlassesError, CheckpointError
+from ..files import atomic_write, write_text
 from .networks import Generator
 
 FORMAT = "byeglasses-checkpoint-1"
 DEFAULT_WEIGHTS = Path(__file__).resolve().parents[1] / "weights" / "default.safetensors"
 PathLike = Union[str, os.PathLike]
-
-
-def atomic_write(path: PathLike, write) -> None:
-    """Call write(tmp_path) then move the finished file onto `path`: whole or not at all."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        write(tmp)
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def save_checkpoint(path: PathLike, config: Config, generator: torch.nn.Module,
@@ -59,7 +42,7 @@ def save_checkpoint(path: PathLike, config: Config, generator: torch.nn.Module,
             **(extra_meta or {})}
     metadata = {"format": FORMAT, "byeglasses_version": __version__, "meta": json.dumps(meta)}
     atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata=metadata))
-    atomic_write(f"{path}.json", lambda tmp: Path(tmp).write_text(json.dumps(meta, indent=2, sort_keys=True)))
+    write_text(f"{path}.json", json.dumps(meta, indent=2, sort_keys=True))
 
 
 def read_safetensors(path: PathLike) -> Tuple[Dict[str, torch.Tensor], Dict[str, str]]:

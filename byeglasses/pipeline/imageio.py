@@ -12,15 +12,12 @@ from typing import List, Optional, Union
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from ..model.weights import atomic_write
 from ..errors import InputError
+from ..files import atomic_write
 
 # Refused above this many pixels (a 100-megapixel photo is already 300 MB as RGB): a tiny file
 # that declares a huge size is a decompression bomb.
 MAX_PIXELS = 100_000_000
-
-# Suffixes picked up when a folder is given.
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".jpe", ".png", ".webp", ".tif", ".tiff", ".bmp", ".gif", ".ppm", ".pgm", ".mpo"}
 
 # Formats written back as themselves (Pillow name -> suffix used when the name must change).
 # Everything else (GIF, PPM, ...) is written as PNG, which holds every mode losslessly.
@@ -260,11 +257,22 @@ def write_image(path: PathLike, native: np.ndarray, photo: Photo, quality: int =
     return path
 
 
+def to_uint8(pixels: np.ndarray) -> np.ndarray:
+    """Float pixels in levels of 255 -> uint8, rounded to nearest (ties to even) and clipped."""
+    return np.clip(np.rint(pixels), 0, 255).astype(np.uint8)
+
+
+def tensor_to_uint8(t) -> np.ndarray:
+    """A (3, H, W) tensor in [-1, 1] (a network's image) -> (H, W, 3) uint8."""
+    return to_uint8(((t.detach().float().clamp(-1, 1) + 1) * 127.5).permute(1, 2, 0).cpu().numpy())
+
+
 def write_rgb(path: PathLike, rgb: np.ndarray, quality: int = 90) -> Path:
-    """Save an (H, W, 3) or (H, W) uint8 array (masks, comparisons) as PNG or JPEG by suffix."""
+    """Save an (H, W, 3) or (H, W) array (masks, comparisons, synthesized pairs) as JPEG for a
+    .jpg/.jpeg name, else PNG; float pixels (levels of 255) are rounded. Whole file or nothing."""
     path = Path(path)
     fmt = "JPEG" if path.suffix.lower() in (".jpg", ".jpeg") else "PNG"
-    im = Image.fromarray(np.ascontiguousarray(rgb))
+    im = Image.fromarray(np.ascontiguousarray(rgb if rgb.dtype == np.uint8 else to_uint8(rgb)))
     kwargs = {"quality": int(quality)} if fmt == "JPEG" else {}
     atomic_write(path, lambda tmp: im.save(tmp, format=fmt, **kwargs))
     return path

@@ -30,7 +30,7 @@ class _Outputs(torch.nn.Module):
 def export_onnx(generator: torch.nn.Module, resolution: int, path, opset: int = OPSET) -> Path:
     """Write `generator` to `path`: input "x" (batch, 3, R, R) in [-1, 1], outputs "y_hat"
     (batch, 3, R, R) and "m_hat" (batch, C, R, R). Whole file or nothing."""
-    from ..model.weights import atomic_write
+    from ..files import atomic_write
 
     try:
         import onnx  # noqa: F401 - torch's exporter needs it

@@ -18,17 +18,9 @@ from typing import Dict, Iterable, List, Optional, Tuple
 import numpy as np
 
 from ..errors import InputError
+from ..files import atomic_write, list_images
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 SECOND_FACE = 0.4  # a second face at least this fraction of the largest one's size makes the image ambiguous
-
-
-def list_images(folder) -> List[str]:
-    """Sorted names of the image files directly inside `folder`."""
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise InputError(f"{folder}: not a folder")
-    return sorted(p.name for p in folder.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file())
 
 
 def default_cache_path(folder) -> Path:
@@ -45,8 +37,13 @@ def read_rgb(path) -> np.ndarray:
     if os.path.getsize(path) == 0:
         raise InputError(f"{path}: empty file")
     img = cv2.imread(path, cv2.IMREAD_COLOR)
-    if img is None:
-        raise InputError(f"{path}: not a readable image")
+    if img is None:  # a format OpenCV lacks (GIF, MPO, ...): read it as `remove` does
+        from ..pipeline.imageio import read_image
+
+        try:
+            return read_image(path).rgb
+        except InputError:
+            raise InputError(f"{path}: not a readable image") from None
     return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
 
 
@@ -102,13 +99,15 @@ class LandmarkCache:
         for i, n in enumerate(names):
             if n in self.landmarks:
                 lms[i], ok[i] = self.landmarks[n], True
-        path = Path(self.path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.npz")
-        np.savez(tmp, names=np.array(names, dtype=str), stats=np.array([self.stats[n] for n in names], np.int64)
-                 .reshape(-1, 2), landmarks=lms, ok=ok,
-                 reasons=np.array([self.skipped.get(n, "") for n in names], dtype=str))
-        os.replace(tmp, path)
+        arrays = dict(names=np.array(names, dtype=str), landmarks=lms, ok=ok,
+                      stats=np.array([self.stats[n] for n in names], np.int64).reshape(-1, 2),
+                      reasons=np.array([self.skipped.get(n, "") for n in names], dtype=str))
+
+        def write(tmp):
+            with open(tmp, "wb") as f:
+                np.savez(f, **arrays)
+
+        atomic_write(self.path, write)
 
     def update(self, names: Optional[Iterable[str]] = None, progress: bool = True) -> "LandmarkCache":
         """Compute the entries of `names` (default: every image) that are missing or out of date."""

@@ -16,7 +16,8 @@ import torch
 from torch.utils.data import Dataset
 
 from ..errors import InputError
-from .cache import landmark_cache, list_images, read_rgb, skipped_summary
+from ..files import list_images
+from .cache import landmark_cache, read_rgb, skipped_summary
 from .facemask import face_shape_mask
 from .glasses import GlassesDistribution
 from .render import SynthSample, synthesize

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from typing import Sequence
 
 import cv2
@@ -47,15 +46,3 @@ def contact_sheet(samples: Sequence[SynthSample], columns: int = 4, tile: int = 
         cells.append(blank)
     rows = [np.concatenate(cells[i:i + columns], 1) for i in range(0, len(cells), columns)]
     return np.concatenate(rows, 0)
-
-
-def write_png(path: str, image: np.ndarray) -> None:
-    """Write an RGB (or single-channel) uint8 PNG whole: temp file in the same folder, then rename."""
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    tmp = os.path.join(folder, f".{os.path.basename(path)}.{os.getpid()}.tmp.png")
-    bgr = image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
-    if not cv2.imwrite(tmp, bgr):
-        raise OSError(f"cannot write {path}")
-    os.replace(tmp, path)

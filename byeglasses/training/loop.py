@@ -17,7 +17,9 @@ import numpy as np
 import torch
 
 from . import distributed as dist
-from ..model.weights import (atomic_write, load_module, optimizer_from_tensors, optimizer_to_tensors,
+from ..files import IMAGE_SUFFIXES, list_images, write_text
+from ..pipeline.imageio import tensor_to_uint8, write_rgb
+from ..model.weights import (load_module, optimizer_from_tensors, optimizer_to_tensors,
                          read_checkpoint, save_checkpoint)
 from ..model.config import PRESETS, Config, get_preset
 from ..device import pick_device
@@ -35,11 +37,9 @@ def list_faces(faces_dir) -> List[str]:
         raise ByeGlassesError(f"--faces {faces_dir}: no such folder")
     if not path.is_dir():
         raise ByeGlassesError(f"--faces {faces_dir}: not a folder")
-    from ..synth.cache import IMAGE_EXTENSIONS, list_images  # the very list the dataset reads
-
     files = list_images(path)
     if not files:
-        raise ByeGlassesError(f"--faces {faces_dir}: no images ({', '.join(IMAGE_EXTENSIONS)}) in this folder")
+        raise ByeGlassesError(f"--faces {faces_dir}: no images ({', '.join(sorted(IMAGE_SUFFIXES))}) in this folder")
     return files
 
 
@@ -103,8 +103,6 @@ def load_training_state(path, model: ByeGlassesGAN) -> dict:
 
 def sample_grid(batch, y_hat, m_hat, n: int = 4) -> np.ndarray:
     """(rows*R, 4*R, 3) uint8: x | ŷ | y | predicted masks (glasses red, face green)."""
-    def img(t):
-        return ((t.detach().float().clamp(-1, 1) + 1) * 127.5).round().byte().permute(1, 2, 0).cpu().numpy()
     rows = []
     for i in range(min(n, batch["x"].shape[0])):
         masks = torch.zeros_like(batch["x"][i])
@@ -112,14 +110,8 @@ def sample_grid(batch, y_hat, m_hat, n: int = 4) -> np.ndarray:
             masks[0] = m_hat[i, 0] * 2 - 1
             masks[1] = (m_hat[i, 1] if m_hat.shape[1] > 1 else torch.zeros_like(m_hat[i, 0])) * 2 - 1
             masks[2] = -1
-        rows.append(np.concatenate([img(batch["x"][i]), img(y_hat[i]), img(batch["y"][i]), img(masks)], 1))
+        rows.append(np.concatenate([tensor_to_uint8(batch["x"][i]), tensor_to_uint8(y_hat[i]), tensor_to_uint8(batch["y"][i]), tensor_to_uint8(masks)], 1))
     return np.concatenate(rows, 0)
-
-
-def write_png(path, array: np.ndarray) -> None:
-    from PIL import Image
-
-    atomic_write(path, lambda tmp: Image.fromarray(array).save(tmp, format="PNG"))
 
 
 def train(config: Config, faces: str, out: str, resume: bool = False, device=None,
@@ -154,7 +146,7 @@ def train(config: Config, faces: str, out: str, resume: bool = False, device=Non
     if rank == 0:
         out.mkdir(parents=True, exist_ok=True)
         (out / "samples").mkdir(exist_ok=True)
-        atomic_write(out / "config.json", lambda tmp: Path(tmp).write_text(config.to_json()))
+        write_text(out / "config.json", config.to_json())
         dist.print0(f"config ({config.preset}):\n{config.to_json()}")
     dist.barrier()
     model = ByeGlassesGAN(config, identity).to(device)
@@ -275,7 +267,7 @@ def _write_samples(model, batch, path):
     with torch.no_grad():
         y_hat, m_hat = gen(batch["x"][:4])
     gen.train(was_training)
-    write_png(path, sample_grid(batch, y_hat, m_hat))
+    write_rgb(path, sample_grid(batch, y_hat, m_hat))
 
 
 def _tensorboard(out):
