@@ -2,13 +2,13 @@
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "GlassesRemover"]
+__all__ = ["__version__", "GlassesRemover", "RemovalSettings"]
 
 
 def __getattr__(name):
     # Lazy so that `import byeglasses` stays cheap (no dlib / torch model loading).
-    if name == "GlassesRemover":
-        from .pipeline.remover import GlassesRemover
+    if name in ("GlassesRemover", "RemovalSettings"):
+        from .pipeline import remover
 
-        return GlassesRemover
+        return getattr(remover, name)
     raise AttributeError(f"module 'byeglasses' has no attribute {name!r}")

@@ -11,3 +11,11 @@ class InputError(ByeGlassesError):
 
 class CheckpointError(ByeGlassesError):
     """A weights file is missing, corrupt, or does not fit the configuration."""
+
+
+class SettingError(ByeGlassesError):
+    """A setting out of range; `name` is the parameter, which a command line maps to its flag."""
+
+    def __init__(self, name: str, problem: str):
+        super().__init__(f"{name} {problem}")
+        self.name, self.problem = name, problem

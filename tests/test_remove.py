@@ -168,3 +168,40 @@ def test_cnn_detector_finds_a_face_hog_misses(celeba, tiny_checkpoint):
     assert GlassesRemover(tiny_checkpoint, cnn_fallback=False).detect(image) == []
     faces = GlassesRemover(tiny_checkpoint).detect(image)
     assert len(faces) == 1 and faces[0].landmarks.shape == (68, 2)
+
+
+def test_settings_are_checked_in_one_place_and_named_as_the_caller_knows_them(tmp_path, capsys):
+    from byeglasses import RemovalSettings
+    from byeglasses.errors import SettingError
+
+    with pytest.raises(SettingError, match=r"^threshold must be within 0\.\.1, got 1\.5"):
+        RemovalSettings(threshold=1.5)
+    with pytest.raises(SettingError, match="^onnx is needed"):
+        GlassesRemover(backend="onnx")
+    with pytest.raises(TypeError, match="treshold"):
+        GlassesRemover(treshold=0.5)
+    # the command line reports the same problem by its flag, before touching any photo
+    assert main(["remove", str(tmp_path), "-o", str(tmp_path / "out"), "--min-area", "2"]) == 2
+    assert "error: --min-area must be within 0..1, got 2.0" in capsys.readouterr().err
+    assert main(["remove", str(tmp_path), "-o", str(tmp_path / "out"), "--backend", "onnx"]) == 2
+    assert "error: --onnx is needed" in capsys.readouterr().err
+
+
+def test_settings_object_and_keywords_build_the_same_remover(astronaut):
+    from dataclasses import fields
+
+    from byeglasses import RemovalSettings
+    from byeglasses.cli import build_parser
+
+    settings = RemovalSettings(min_change=0.0, dilate=0.0)
+    a = GlassesRemover(generator=BandGenerator(keep_face=True), resolution=64, settings=settings)
+    b = GlassesRemover(generator=BandGenerator(keep_face=True), resolution=64, min_change=0.0, dilate=0.0)
+    assert a.settings == b.settings == settings
+    assert a.remove(astronaut).image.tobytes() == b.remove(astronaut).image.tobytes()
+    # the command line's defaults are the library's
+    from byeglasses.cli.remove import settings_from_args
+
+    args = build_parser().parse_args(["remove", "x.jpg", "-o", "out"])
+    assert settings_from_args(args) == RemovalSettings()
+    assert {f.name for f in fields(RemovalSettings)} - set(vars(args)) == {"cnn_fallback", "dilate", "feather",
+                                                                           "onnx_threads"}

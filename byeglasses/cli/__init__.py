@@ -6,7 +6,7 @@ import importlib
 import sys
 
 from .. import __version__
-from ..errors import ByeGlassesError
+from ..errors import ByeGlassesError, SettingError
 
 # subcommand -> (module, one-line help). Modules are imported only when their command runs.
 COMMANDS = {
@@ -62,6 +62,9 @@ def main(argv=None) -> int:
         return 2
     try:
         return int(args._run(args) or 0)
+    except SettingError as e:  # the library names the parameter; the user typed a flag
+        print(f"byeglasses {args.command}: error: --{e.name.replace('_', '-')} {e.problem}", file=sys.stderr)
+        return 2
     except ByeGlassesError as e:
         print(f"byeglasses {args.command}: error: {e}", file=sys.stderr)
         return 2

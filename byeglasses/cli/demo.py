@@ -8,7 +8,7 @@ import numpy as np
 
 from ..errors import ByeGlassesError
 from ..pipeline.imageio import write_rgb
-from .remove import _add_model_options, _check_options
+from .remove import _add_model_options, settings_from_args
 
 
 def configure_parser(p) -> None:
@@ -31,9 +31,7 @@ def run(args) -> int:
     from ..pipeline.remover import GlassesRemover
     from ..synth.render import synthesize
 
-    _check_options(args)
-    remover = GlassesRemover(args.checkpoint, device=args.device, threshold=args.threshold, min_area=args.min_area,
-                             min_change=args.min_change)
+    remover = GlassesRemover(settings=settings_from_args(args))
     original = data.astronaut()
     faces = remover.detect(original)
     if not faces:

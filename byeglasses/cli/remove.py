@@ -5,6 +5,7 @@ from __future__ import annotations
 import glob
 import shutil
 import sys
+from dataclasses import fields
 from pathlib import Path
 from typing import List, Tuple
 
@@ -12,31 +13,43 @@ import numpy as np
 
 from ..files import IMAGE_SUFFIXES, atomic_write, list_images
 from ..errors import ByeGlassesError, InputError
-from ..pipeline.remover import MIN_AREA, MIN_CHANGE
+from ..pipeline.remover import RemovalSettings
 from ..pipeline.imageio import compose, format_notes, output_name, read_image, write_image, write_rgb
 
 
+DEFAULTS = RemovalSettings()
+
+
 def _add_model_options(p) -> None:
-    p.add_argument("--checkpoint", default=None,
+    p.add_argument("--checkpoint", default=DEFAULTS.checkpoint,
                    help="generator checkpoint (.safetensors); default: the model shipped with the package")
-    p.add_argument("--device", default=None, help="cpu, cuda, cuda:N or mps; default: CUDA, else MPS, else CPU")
-    p.add_argument("--threshold", type=float, default=0.5,
+    p.add_argument("--device", default=DEFAULTS.device,
+                   help="cpu, cuda, cuda:N or mps; default: CUDA, else MPS, else CPU")
+    p.add_argument("--threshold", type=float, default=DEFAULTS.threshold,
                    help="glasses-mask probability from which a pixel counts as glasses")
-    p.add_argument("--min-area", type=float, default=MIN_AREA,
+    p.add_argument("--min-area", type=float, default=DEFAULTS.min_area,
                    help="faces whose glasses area (fraction of the aligned face crop) is smaller are left untouched")
-    p.add_argument("--min-change", type=float, default=MIN_CHANGE,
+    p.add_argument("--min-change", type=float, default=DEFAULTS.min_change,
                    help="faces whose predicted glasses region the model would change by less (mean, levels "
                         "of 255) are left untouched: they have no glasses")
+
+
+def settings_from_args(args) -> RemovalSettings:
+    """The flags present on this command, onto RemovalSettings (same names; --no-cnn-fallback)."""
+    given = {f.name: getattr(args, f.name) for f in fields(RemovalSettings) if hasattr(args, f.name)}
+    if hasattr(args, "no_cnn_fallback"):
+        given["cnn_fallback"] = not args.no_cnn_fallback
+    return RemovalSettings(**given)
 
 
 def configure_parser(p) -> None:
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files, folders (their images) or glob patterns")
     p.add_argument("-o", "--outdir", required=True, help="folder for the outputs, named like the inputs")
     _add_model_options(p)
-    p.add_argument("--backend", choices=("torch", "onnx"), default="torch",
+    p.add_argument("--backend", choices=("torch", "onnx"), default=DEFAULTS.backend,
                    help="run the generator with PyTorch or with ONNX Runtime (CPU)")
     p.add_argument("--onnx", default=None, help="ONNX generator for --backend onnx (see `byeglasses export-onnx`)")
-    p.add_argument("--min-face", type=float, default=None,
+    p.add_argument("--min-face", type=float, default=DEFAULTS.min_face,
                    help="smallest face to process, in pixels (dlib box side); default: 1/8 of the photo's "
                         "long side, at least 80. Smaller values find smaller faces but detect more slowly")
     p.add_argument("--no-cnn-fallback", action="store_true",
@@ -52,12 +65,6 @@ def configure_parser(p) -> None:
 def _check_options(args) -> None:
     if not 1 <= getattr(args, "quality", 95) <= 100:
         raise ByeGlassesError(f"--quality must be within 1..100, got {args.quality}")
-    if not 0.0 <= args.threshold <= 1.0:
-        raise ByeGlassesError(f"--threshold must be within 0..1, got {args.threshold}")
-    if not 0.0 <= args.min_area <= 1.0:
-        raise ByeGlassesError(f"--min-area must be within 0..1, got {args.min_area}")
-    if getattr(args, "backend", "torch") == "onnx" and not args.onnx:
-        raise ByeGlassesError("--backend onnx needs --onnx PATH (make one with `byeglasses export-onnx`)")
 
 
 def collect_inputs(specs: List[str]) -> Tuple[List[Path], List[str]]:
@@ -99,6 +106,7 @@ def run(args) -> int:
     from ..pipeline.remover import GlassesRemover
 
     _check_options(args)
+    settings = settings_from_args(args)  # before reading any photo: bad settings stop the run at once
     files, problems = collect_inputs(args.inputs)
     outdir = Path(args.outdir)
     if outdir.exists() and not outdir.is_dir():
@@ -115,9 +123,7 @@ def run(args) -> int:
         return 1
     inputs = {f.resolve() for f in files}
 
-    remover = GlassesRemover(args.checkpoint, device=args.device, backend=args.backend, onnx=args.onnx,
-                             threshold=args.threshold, min_area=args.min_area, min_face=args.min_face,
-                             min_change=args.min_change, cnn_fallback=not args.no_cnn_fallback)
+    remover = GlassesRemover(settings=settings)
     counts = {"written": 0, "no glasses": 0, "failed": len(problems)}
     used = {}  # output name -> input that claimed it
     bar = tqdm(files, desc="removing glasses", unit="photo", disable=None)

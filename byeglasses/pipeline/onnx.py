@@ -8,7 +8,7 @@ from pathlib import Path
 
 import torch
 
-from ..errors import ByeGlassesError
+from ..errors import ByeGlassesError, CheckpointError
 
 OPSET = 17
 
@@ -49,3 +49,24 @@ def export_onnx(generator: torch.nn.Module, resolution: int, path, opset: int = 
     data = buffer.getvalue()
     atomic_write(path, lambda tmp: Path(tmp).write_bytes(data))
     return path
+
+
+def open_session(path, threads: int = 0):
+    """(ONNX Runtime CPU session, the model's input side R) for an exported generator."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such ONNX file (make one with `byeglasses export-onnx`)")
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        raise ByeGlassesError("the onnx backend needs onnxruntime: pip install 'byeglasses[onnx]'") from None
+    try:
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads  # 0: ONNX Runtime's choice (all cores)
+        session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    except Exception as e:  # noqa: BLE001 - onnxruntime raises its own exception types
+        raise CheckpointError(f"{path}: not a usable ONNX model ({e})") from None
+    shape = session.get_inputs()[0].shape  # [batch, 3, R, R]
+    if len(shape) != 4 or not isinstance(shape[-1], int):
+        raise CheckpointError(f"{path}: expected an input of shape (batch, 3, R, R), got {shape}")
+    return session, int(shape[-1])

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple, Union
 
@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 import torch
 
-from ..errors import ByeGlassesError, CheckpointError
+from ..errors import SettingError
 from .geometry import align, blend_weight, estimate_alignment, paste_back, unalign
 from .imageio import Photo, from_array, read_image
 
@@ -66,53 +66,80 @@ class RemovalResult:
 
 
 ImageLike = Union[np.ndarray, "PIL.Image.Image", str, os.PathLike]  # noqa: F821
+PathLike = Union[str, os.PathLike]
+
+
+@dataclass(frozen=True)
+class RemovalSettings:
+    """Everything that decides how `GlassesRemover` works; the `remove` and `demo` flags map onto
+    these fields one to one (same names, `-` for `_`)."""
+
+    checkpoint: Optional[PathLike] = None  # generator checkpoint (.safetensors); None: the shipped model
+    device: Optional[str] = None  # cpu, cuda, cuda:N or mps; None: CUDA, else MPS, else CPU
+    backend: str = "torch"  # run the generator with PyTorch ("torch") or ONNX Runtime on CPU ("onnx")
+    onnx: Optional[PathLike] = None  # ONNX generator for backend="onnx" (`byeglasses export-onnx`)
+    onnx_threads: int = 0  # ONNX Runtime threads; 0: all cores
+    threshold: float = 0.5  # glasses-mask probability from which a pixel counts as glasses
+    min_area: float = MIN_AREA  # faces with a smaller glasses area (fraction of the crop) are left alone
+    min_change: float = MIN_CHANGE  # faces the generator would change less (levels of 255) are left alone
+    min_face: Optional[float] = None  # smallest face box searched for and processed, in pixels; None: auto
+    dilate: float = 0.03  # growth of the blend region, fraction of the crop side
+    feather: float = 0.015  # softness of the blend region's edge, fraction of the crop side
+    cnn_fallback: bool = True  # run dlib's CNN detector on photos where HOG finds no face
+
+    def __post_init__(self):
+        for name in ("threshold", "min_area"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise SettingError(name, f"must be within 0..1, got {getattr(self, name)}")
+        for name in ("min_change", "dilate", "feather", "onnx_threads"):
+            if getattr(self, name) < 0:
+                raise SettingError(name, f"must be 0 or more, got {getattr(self, name)}")
+        if self.min_face is not None and self.min_face <= 0:
+            raise SettingError("min_face", f"must be positive, got {self.min_face}")
+        if self.backend not in ("torch", "onnx"):
+            raise SettingError("backend", f"must be torch or onnx, got {self.backend!r}")
+        if self.backend == "onnx" and not self.onnx:
+            raise SettingError("onnx", "is needed by the onnx backend: an ONNX file made with `byeglasses export-onnx`")
 
 
 class GlassesRemover:
-    """`GlassesRemover().remove(image)` with the shipped model; or `checkpoint=` a trained one;
-    `backend="onnx", onnx=path` for ONNX Runtime on CPU (`onnx_threads`, 0 = all cores); or
-    `generator=` any module with the Generator's interface (`resolution=` its input side)."""
+    """`GlassesRemover().remove(image)` with the shipped model, or `GlassesRemover(settings=
+    RemovalSettings(...))`; keyword arguments build the settings too (`GlassesRemover(checkpoint=...,
+    threshold=0.4)`). `generator=` any module with the Generator's interface (`resolution=` its
+    input side) instead of a checkpoint."""
 
-    def __init__(self, checkpoint: Optional[Union[str, os.PathLike]] = None, device: Optional[str] = None,
-                 backend: str = "torch", onnx: Optional[Union[str, os.PathLike]] = None,
-                 threshold: float = 0.5, min_area: float = MIN_AREA, min_face: Optional[float] = None,
-                 min_change: float = MIN_CHANGE,
-                 dilate: float = 0.03, feather: float = 0.015,
-                 generator: Optional[torch.nn.Module] = None, resolution: Optional[int] = None,
-                 onnx_threads: int = 0, cnn_fallback: bool = True):
-        self.threshold = threshold  # glasses-mask probability at which a pixel counts as glasses
-        self.min_area = min_area  # faces with a smaller glasses area (fraction of the crop) are left alone
-        self.min_change = min_change  # faces the generator would change less (levels of 255) are left alone
-        self.min_face = min_face  # smallest face box searched for and processed, in pixels; None: auto
-        self.dilate, self.feather = dilate, feather  # blend region growth and softness, fractions of the crop
-        self.backend = backend
-        self.cnn_fallback = cnn_fallback  # run dlib's CNN detector on photos where HOG finds no face
+    def __init__(self, checkpoint: Optional[PathLike] = None, *, settings: Optional[RemovalSettings] = None,
+                 generator: Optional[torch.nn.Module] = None, resolution: Optional[int] = None, **overrides):
+        if checkpoint is not None:
+            overrides["checkpoint"] = checkpoint
+        try:
+            settings = replace(settings or RemovalSettings(), **overrides)
+        except TypeError as e:  # an unknown keyword
+            raise TypeError(f"GlassesRemover: {e}") from None
+        self.settings = s = settings
         self._session = None
-        if backend == "onnx":
-            if onnx is None:
-                raise ByeGlassesError("the onnx backend needs a model file: --onnx PATH (make one with "
-                                      "`byeglasses export-onnx`)")
-            self._session, self.resolution = _onnx_session(onnx, onnx_threads)
+        if s.backend == "onnx":
+            from .onnx import open_session
+
+            self._session, self.resolution = open_session(s.onnx, s.onnx_threads)
             self.device = torch.device("cpu")
-        elif backend == "torch":
+        else:
             if generator is None:
                 from ..model.weights import load_generator
 
-                generator, config = load_generator(checkpoint, device=device)
+                generator, config = load_generator(s.checkpoint, device=s.device)
                 resolution = config.model.resolution
             elif resolution is None:
                 resolution = generator.cfg.resolution
             self.generator = generator.eval()
             self.resolution = int(resolution)
             self.device = next(generator.parameters()).device
-        else:
-            raise ByeGlassesError(f"unknown backend {backend!r}; use torch or onnx")
 
     # -- stages -------------------------------------------------------------------------------
 
     def detection_scale(self, image_shape) -> float:
         """Scale of the copy the detector sees: a face of `min_face` pixels becomes HOG-sized."""
-        min_face = self.min_face or max(HOG_FACE, max(image_shape[:2]) / AUTO_MIN_FACE)
+        min_face = self.settings.min_face or max(HOG_FACE, max(image_shape[:2]) / AUTO_MIN_FACE)
         return min(2.0, HOG_FACE / min_face)
 
     def detect(self, rgb: np.ndarray):
@@ -127,7 +154,7 @@ class GlassesRemover:
             size = (max(1, round(w * scale)), max(1, round(h * scale)))
             small = cv2.resize(small, size, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
         boxes = detect_boxes(small, DETECT_THRESHOLD)
-        if not boxes and self.cnn_fallback:  # HOG misses some faces behind sunglasses or turned away
+        if not boxes and self.settings.cnn_fallback:  # HOG misses some faces behind sunglasses or turned away
             small_rgb = rgb if scale == 1.0 else cv2.resize(
                 rgb, small.shape[::-1], interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
             boxes = detect_boxes_cnn(small_rgb, CNN_THRESHOLD)
@@ -135,7 +162,7 @@ class GlassesRemover:
         for small_box, score in boxes:
             box = tuple(int(round(v / scale)) for v in small_box)
             face = Face(box, score, landmarks_in_box(rgb, box))
-            if not self.min_face or face.size >= self.min_face:
+            if not self.settings.min_face or face.size >= self.settings.min_face:
                 faces.append(face)
         return sorted(faces, key=lambda f: -f.size)
 
@@ -191,19 +218,19 @@ class GlassesRemover:
         k = max(1, int(TOP_K * r * r))
         for face, al, crop, y_hat, m in zip(faces, alignments, crops, outputs, masks):
             probability = float(np.sort(m, axis=None)[-k:].mean())
-            area = float((m >= self.threshold).mean())
+            area = float((m >= self.settings.threshold).mean())
             box = al.bounds(rgb.shape)
             x0, y0, x1, y1 = box
             region = glasses_mask[y0:y1, x0:x1]
             np.maximum(region, unalign(m, al, box), out=region)
-            change = glasses_change(crop, y_hat, m, self.threshold)
-            if area < self.min_area or change < self.min_change:
-                why = (f"glasses area {area:.2%} < {self.min_area:.2%}" if area < self.min_area else
-                       f"the model would change the glasses region by {change:.1f} < {self.min_change:g} levels")
+            change = glasses_change(crop, y_hat, m, self.settings.threshold)
+            if area < self.settings.min_area or change < self.settings.min_change:
+                why = (f"glasses area {area:.2%} < {self.settings.min_area:.2%}" if area < self.settings.min_area else
+                       f"the model would change the glasses region by {change:.1f} < {self.settings.min_change:g} levels")
                 results.append(FaceResult(face.box, face.landmarks, probability, area, False,
                                           f"no glasses found ({why})", change))
                 continue
-            weight_crop = blend_weight(m, self.threshold, self.dilate, self.feather)
+            weight_crop = blend_weight(m, self.settings.threshold, self.settings.dilate, self.settings.feather)
             weight = unalign(weight_crop, al, box)
             patch = np.clip(unalign(y_hat, al, box, interpolation=cv2.INTER_CUBIC), 0.0, 255.0)
             out, changed = paste_back(out, patch, weight, box)
@@ -231,23 +258,3 @@ def _as_photo(image: ImageLike) -> Photo:
     if isinstance(image, (str, os.PathLike)):
         return read_image(Path(image))
     return from_array(image)
-
-
-def _onnx_session(path, threads: int = 0):
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"{path}: no such ONNX file (make one with `byeglasses export-onnx`)")
-    try:
-        import onnxruntime as ort
-    except ImportError:
-        raise ByeGlassesError("the onnx backend needs onnxruntime: pip install 'byeglasses[onnx]'") from None
-    try:
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads  # 0: ONNX Runtime's choice (all cores)
-        session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-    except Exception as e:  # noqa: BLE001 - onnxruntime raises its own exception types
-        raise CheckpointError(f"{path}: not a usable ONNX model ({e})") from None
-    shape = session.get_inputs()[0].shape  # [batch, 3, R, R]
-    if len(shape) != 4 or not isinstance(shape[-1], int):
-        raise CheckpointError(f"{path}: expected an input of shape (batch, 3, R, R), got {shape}")
-    return session, int(shape[-1])
