@@ -19,6 +19,10 @@ def test_metrics():
     mask[8:] = 1
     assert psnr(b, a, mask) == math.inf  # the change lies outside the mask
     assert psnr(b, a) < 20
+    assert math.isnan(psnr(b, a, np.zeros((32, 32))))  # no pixels to compare: undefined, not perfect
+    one = a.copy()
+    one[0, 0, 0] ^= 1  # one level off in one of 3072 values: MSE 1/3072
+    assert psnr(one, a) == pytest.approx(10 * math.log10(255 ** 2 * 3072))
     assert iou(mask, mask) == 1.0 and iou(mask, 1 - mask) == 0.0
     assert iou(np.zeros((4, 4)), np.zeros((4, 4))) == 1.0
 

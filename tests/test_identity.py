@@ -13,7 +13,8 @@ from PIL import Image, ImageDraw
 from byeglasses.errors import CheckpointError, InputError
 from byeglasses.identity import (DlibIdentity, IdentityConfig, IdentityExtractor, load_identity_checkpoint,
                                  load_identity_extractor)
-from byeglasses.identity.chip import chip_theta, chip_to_image, similarity, warp_chip
+from byeglasses.identity.chip import chip_theta, chip_to_image, warp_chip
+from byeglasses.pipeline.geometry import similarity_transform
 from byeglasses.identity.dlib_resnet import DlibFaceNet, load_dlib_facenet, parse_dlib_network
 from byeglasses.identity.iresnet import DEPTHS, IResNet, load_iresnet, ours_to_insightface
 from byeglasses.identity.train import TrainIdentityParams, train_identity
@@ -106,7 +107,7 @@ def test_template_warp_close_to_dlib(faces):
     fixed, per_sample = [], []
     for img, face in faces:
         ref = np.array(recognizer.compute_face_descriptor(img, _shape(face)))
-        m = similarity(face.landmarks, template(256, 68))
+        m = similarity_transform(face.landmarks, template(256, 68))
         crop = cv2.warpAffine(img, m, (256, 256), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
         x = torch.from_numpy(crop).permute(2, 0, 1)[None].float() / 127.5 - 1
         lm = torch.from_numpy((face.landmarks @ m[:, :2].T + m[:, 2]).astype(np.float32))[None]

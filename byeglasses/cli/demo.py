@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ByeGlassesError
+from ..evaluation.metrics import psnr
 from ..pipeline.imageio import write_rgb
 from .remove import _add_model_options, settings_from_args
 
@@ -16,13 +17,6 @@ def configure_parser(p) -> None:
                    help="side-by-side PNG to write: with drawn glasses | output | original")
     p.add_argument("--seed", type=int, default=0, help="which glasses the synthesizer draws")
     _add_model_options(p)
-
-
-def psnr(a: np.ndarray, b: np.ndarray, mask: np.ndarray) -> float:
-    """PSNR in dB between uint8 images over the pixels where `mask` is set."""
-    diff = (a.astype(np.float64) - b.astype(np.float64))[mask.astype(bool)]
-    mse = float((diff ** 2).mean()) if diff.size else 0.0
-    return float("inf") if mse == 0 else 10.0 * np.log10(255.0 ** 2 / mse)
 
 
 def run(args) -> int:

@@ -1,5 +1,5 @@
 """Image and mask metrics for the benchmark: PSNR and SSIM (whole image and inside a mask),
-mask IoU, and identity similarity with dlib's own face-recognition network."""
+mask IoU, and dlib's own face-recognition descriptor (for identity similarity)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ import numpy as np
 
 
 def psnr(a: np.ndarray, b: np.ndarray, mask: Optional[np.ndarray] = None) -> float:
-    """PSNR in dB of two uint8 (H,W,3) images, over the whole image or where mask > 0."""
+    """PSNR in dB of two uint8 (H,W,3) images, over the whole image or where mask > 0: inf when they
+    are equal there, nan when the mask is empty (no pixels to compare)."""
     diff = (a.astype(np.float64) - b.astype(np.float64)) ** 2
     if mask is not None:
         sel = mask.astype(bool)
@@ -59,9 +60,3 @@ def dlib_descriptor(image: np.ndarray, landmarks68: np.ndarray) -> np.ndarray:
     shape = dlib.full_object_detection(rect, pts)
     return np.asarray(_dlib_face_recognizer().compute_face_descriptor(np.ascontiguousarray(image), shape),
                       dtype=np.float32)
-
-
-def identity_similarity(a: np.ndarray, b: np.ndarray, landmarks68: np.ndarray) -> float:
-    """Cosine similarity of dlib descriptors of two images of the same face (same landmarks)."""
-    da, db = dlib_descriptor(a, landmarks68), dlib_descriptor(b, landmarks68)
-    return float(da @ db / (np.linalg.norm(da) * np.linalg.norm(db) + 1e-12))

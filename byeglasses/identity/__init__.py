@@ -14,7 +14,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import CheckpointError
-from .chip import FaceChipWarp, chip_theta, similarity, warp_chip
+from ..pipeline.geometry import similarity_transform
+from .chip import FaceChipWarp, chip_theta, warp_chip
 from .dlib_resnet import DlibFaceNet, load_dlib_facenet
 from .resnet import ArcFace, IdentityConfig, IdentityExtractor
 
@@ -42,7 +43,7 @@ class ArcFaceAligned(nn.Module):
         from .iresnet import ARCFACE_5
 
         self.net = net
-        m = similarity(ARCFACE_5, template(resolution, 5))  # (2, 3) ArcFace crop pixel -> our crop pixel
+        m = similarity_transform(ARCFACE_5, template(resolution, 5))  # (2, 3) ArcFace crop pixel -> our crop pixel
         self.register_buffer("theta", chip_theta(torch.tensor(m[None], dtype=torch.float32), resolution, 112))
         self.scale = float(np.hypot(m[0, 0], m[1, 0]))
 

@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import InputError
+from ..pipeline.geometry import similarity_transform
 
 # dlib's mean face shape for 68-point landmarks 17..67, in [0,1] chip units before padding
 _MEAN_X = [
@@ -43,19 +44,6 @@ MEAN_FACE_5 = np.array([(0.8595674595992, 0.2134981538014), (0.6460604764104, 0.
                         (0.4901123135679, 0.6277975316475)])
 
 
-def similarity(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
-    """(2, 3) least-squares similarity (scale, rotation, shift) mapping src (N, 2) onto dst (N, 2)."""
-    src, dst = np.asarray(src, np.float64), np.asarray(dst, np.float64)
-    ms, md = src.mean(0), dst.mean(0)
-    s, d = src - ms, dst - md
-    # dst ~ (a + ib) * src + t in complex form
-    den = (s ** 2).sum()
-    a = (s * d).sum() / den
-    b = (s[:, 0] * d[:, 1] - s[:, 1] * d[:, 0]).sum() / den
-    m = np.array([[a, -b], [b, a]])
-    return np.concatenate([m, (md - m @ ms)[:, None]], 1)
-
-
 def chip_to_image(landmarks: np.ndarray, size: int = 150, padding: float = 0.25) -> np.ndarray:
     """(2, 3) affine map from chip pixel (col, row) to image pixel (x, y), as dlib extracts
     `get_face_chip_details(shape, size, padding)` (without its pyramid for chips > 2x smaller).
@@ -69,7 +57,7 @@ def chip_to_image(landmarks: np.ndarray, size: int = 150, padding: float = 0.25)
         mean, pts = MEAN_FACE_5, lm
     else:
         raise InputError(f"face chip needs (68, 2) or (5, 2) landmarks, got shape {lm.shape}")
-    t = similarity((padding + mean) / (2 * padding + 1) * size, pts)  # chip points -> image
+    t = similarity_transform((padding + mean) / (2 * padding + 1) * size, pts)  # chip points -> image
     scale, angle = math.hypot(t[0, 0], t[1, 0]), math.atan2(t[1, 0], t[0, 0])
     # chip_details: a rect of width size*scale (dlib: right - left + 1) centred on the image of
     # the chip centre; chip corners (0, 0), (size-1, size-1) go onto its corners, rotated by angle

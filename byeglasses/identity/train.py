@@ -49,12 +49,12 @@ def _align(image: np.ndarray, resolution: int) -> Optional[np.ndarray]:
 
     from ..pipeline.detect import detect_faces
     from ..pipeline.template import template
-    from .chip import similarity
+    from ..pipeline.geometry import similarity_transform
 
     faces = detect_faces(image)
     if not faces:
         return None
-    m = similarity(faces[0].landmarks, template(resolution, 68))
+    m = similarity_transform(faces[0].landmarks, template(resolution, 68))
     return cv2.warpAffine(image, m, (resolution, resolution), flags=cv2.INTER_AREA, borderMode=cv2.BORDER_REFLECT)
 
 

@@ -66,7 +66,7 @@ class Face:
         return 0.5 * ((self.box[2] - self.box[0]) + (self.box[3] - self.box[1]))
 
 
-def detect_faces(image: np.ndarray, upsample: int = 0, min_size: float = 0.0) -> List[Face]:
+def detect_faces(image: np.ndarray, upsample: int = 0) -> List[Face]:
     """All faces in an (H, W, 3) uint8 RGB image, largest first."""
     import dlib
 
@@ -76,9 +76,7 @@ def detect_faces(image: np.ndarray, upsample: int = 0, min_size: float = 0.0) ->
     for rect, score in zip(rects, scores):
         shape = _predictor(68)(image, rect)
         pts = np.array([(p.x, p.y) for p in shape.parts()], dtype=np.float32)
-        face = Face((rect.left(), rect.top(), rect.right(), rect.bottom()), float(score), pts)
-        if face.size >= min_size:
-            faces.append(face)
+        faces.append(Face((rect.left(), rect.top(), rect.right(), rect.bottom()), float(score), pts))
     faces.sort(key=lambda f: -f.size)
     return faces
 
