@@ -53,9 +53,14 @@ def test_removing_sd_features_changes_fd_output():
     g = Generator(cfg).eval()
     x = torch.rand(1, 3, cfg.resolution, cfg.resolution) * 2 - 1
     with torch.no_grad():
-        shared, _ = g(x)
-        alone, _ = g(x, share=False)
-    assert (shared - alone).abs().mean() > 1e-4
+        shared, mask = g(x)
+        # from outside: SD's block outputs (the features FD receives) replaced by zeros
+        hook = g.seg_decoder.register_forward_hook(
+            lambda module, args, out: (out[0], [torch.zeros_like(f) for f in out[1]]))
+        alone, mask_alone = g(x)
+        hook.remove()
+    assert torch.equal(mask, mask_alone)  # SD's own output is untouched ...
+    assert (shared - alone).abs().mean() > 1e-4  # ... but FD's changes: it really uses SD's features
 
 
 @pytest.mark.parametrize("change", [dict(seg_decoder=False), dict(face_shape_channel=False),

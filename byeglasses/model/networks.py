@@ -115,16 +115,12 @@ class Generator(nn.Module):
         self.seg_decoder = SegmentationDecoder(cfg) if cfg.seg_decoder else None
         self.face_decoder = FaceDecoder(cfg)
 
-    def forward(self, x: torch.Tensor, share: bool = True):
+    def forward(self, x: torch.Tensor):
         feats = self.encoder(x)
         m_hat, seg_feats = (None, None)
         if self.seg_decoder is not None:
             m_hat, seg_feats = self.seg_decoder(feats)
-        shared = None
-        if self.face_decoder.uses_shared:
-            # share=False zeroes SD's contribution: used by tests to show the sharing is real.
-            shared = seg_feats if share else [torch.zeros_like(f) for f in seg_feats]
-        y_hat, _ = self.face_decoder(feats, shared)
+        y_hat, _ = self.face_decoder(feats, seg_feats if self.face_decoder.uses_shared else None)
         return y_hat, m_hat
 
 

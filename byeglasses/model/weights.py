@@ -110,27 +110,3 @@ def load_generator(path: Optional[PathLike] = None, device=None, config: Optiona
     generator = Generator(config.model)
     load_module(generator, tensors, "generator", path)
     return generator.to(pick_device(device)).eval(), config
-
-
-def optimizer_to_tensors(optimizer: torch.optim.Optimizer, prefix: str) -> Tuple[Dict[str, torch.Tensor], dict]:
-    """Flatten an optimizer's state into tensors + a JSON-able structure (no pickling)."""
-    state = optimizer.state_dict()
-    tensors, structure = {}, {"param_groups": state["param_groups"], "state": {}}
-    for pid, pstate in state["state"].items():
-        entry = {}
-        for key, value in pstate.items():
-            if torch.is_tensor(value):
-                tensors[f"{prefix}.{pid}.{key}"] = value
-                entry[key] = {"tensor": f"{prefix}.{pid}.{key}"}
-            else:
-                entry[key] = value
-        structure["state"][str(pid)] = entry
-    return tensors, structure
-
-
-def optimizer_from_tensors(optimizer: torch.optim.Optimizer, tensors: Dict[str, torch.Tensor], structure: dict):
-    state = {}
-    for pid, entry in structure["state"].items():
-        state[int(pid)] = {k: tensors[v["tensor"]] if isinstance(v, dict) and "tensor" in v else v
-                           for k, v in entry.items()}
-    optimizer.load_state_dict({"state": state, "param_groups": structure["param_groups"]})

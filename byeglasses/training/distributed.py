@@ -47,6 +47,15 @@ def any_true(flag: bool) -> bool:
     return bool(t.item())
 
 
+def gather(obj) -> list:
+    """[obj of rank 0, obj of rank 1, ...] on every rank; [obj] in a single process."""
+    if not is_distributed():
+        return [obj]
+    out = [None] * world_size()
+    dist.all_gather_object(out, obj)
+    return out
+
+
 def print0(*args, **kwargs) -> None:
     if rank() == 0:
         print(*args, **kwargs, flush=True)

@@ -2,13 +2,12 @@
 
 A run folder holds config.json, checkpoint.safetensors (latest, written atomically: weights,
 optimizer states, step and data position), model.safetensors (the generator at the end),
-log.jsonl (every loss term) and samples/ (x | ŷ | y | predicted masks)."""
+log.jsonl (every loss term, and the faces each process used) and samples/ (x | ŷ | y | predicted masks)."""
 
 from __future__ import annotations
 
 import json
 import math
-import os
 import time
 from pathlib import Path
 from typing import Dict, List, Optional
@@ -16,15 +15,16 @@ from typing import Dict, List, Optional
 import numpy as np
 import torch
 
-from . import distributed as dist
-from ..files import IMAGE_SUFFIXES, list_images, write_text
-from ..pipeline.imageio import tensor_to_uint8, write_rgb
-from ..model.weights import (load_module, optimizer_from_tensors, optimizer_to_tensors,
-                         read_checkpoint, save_checkpoint)
-from ..model.config import PRESETS, Config, get_preset
 from ..device import pick_device
 from ..errors import ByeGlassesError
+from ..files import IMAGE_SUFFIXES, list_images, write_text
+from ..model.config import Config
 from ..model.gan import ByeGlassesGAN
+from ..model.weights import save_checkpoint
+from ..pipeline.imageio import tensor_to_uint8, write_rgb
+from . import distributed as dist
+from .state import load_training_state, save_training_state
+
 
 class NonFiniteLoss(ByeGlassesError):
     pass
@@ -79,28 +79,6 @@ class EpochSampler(torch.utils.data.Sampler):
         return len(self.indices)
 
 
-def save_training_state(path, model: ByeGlassesGAN, state: dict) -> None:
-    tensors, meta = {}, {"train_state": state}
-    for name, opt in (("opt_g", model.opt_g), ("opt_d", model.opt_d)):
-        t, structure = optimizer_to_tensors(opt, name)
-        tensors.update(t)
-        meta[name] = structure
-    tensors["rng.torch"] = torch.get_rng_state()
-    save_checkpoint(path, model.config, model.generator, extra_tensors=tensors, extra_meta=meta,
-                    **model.discriminators())
-
-
-def load_training_state(path, model: ByeGlassesGAN) -> dict:
-    tensors, meta = read_checkpoint(path)
-    load_module(model.generator, tensors, "generator", path)
-    for name, module in model.discriminators().items():
-        load_module(module, tensors, name, path)
-    optimizer_from_tensors(model.opt_g, tensors, meta["opt_g"])
-    optimizer_from_tensors(model.opt_d, tensors, meta["opt_d"])
-    torch.set_rng_state(tensors["rng.torch"])
-    return meta["train_state"]
-
-
 def sample_grid(batch, y_hat, m_hat, n: int = 4) -> np.ndarray:
     """(rows*R, 4*R, 3) uint8: x | ŷ | y | predicted masks (glasses red, face green)."""
     rows = []
@@ -110,138 +88,200 @@ def sample_grid(batch, y_hat, m_hat, n: int = 4) -> np.ndarray:
             masks[0] = m_hat[i, 0] * 2 - 1
             masks[1] = (m_hat[i, 1] if m_hat.shape[1] > 1 else torch.zeros_like(m_hat[i, 0])) * 2 - 1
             masks[2] = -1
-        rows.append(np.concatenate([tensor_to_uint8(batch["x"][i]), tensor_to_uint8(y_hat[i]), tensor_to_uint8(batch["y"][i]), tensor_to_uint8(masks)], 1))
+        images = (batch["x"][i], y_hat[i], batch["y"][i], masks)
+        rows.append(np.concatenate([tensor_to_uint8(t) for t in images], 1))
     return np.concatenate(rows, 0)
 
 
 def train(config: Config, faces: str, out: str, resume: bool = False, device=None,
           max_minutes: Optional[float] = None, landmark_cache: Optional[str] = None,
           progress: bool = True) -> dict:
-    """The training loop. Returns a summary dict (steps, images/s, last losses)."""
-    from tqdm import tqdm
-
-    from ..identity import load_identity_extractor
-    from ..synth.dataset import SynthFaceDataset
-
+    """The training loop: data, model, resume, loop, save. Returns a summary dict (steps,
+    images/s, last losses)."""
     device = pick_device(device)
     dist.init(device)
-    rank, world = dist.rank(), dist.world_size()
-    out = Path(out)
-    ckpt_path = out / "checkpoint.safetensors"
-    if out.exists() and (out / "config.json").exists() and not resume:
-        raise ByeGlassesError(f"--out {out} already holds a run; pass --resume to continue it, or choose a new folder")
-    if resume and not ckpt_path.is_file():
-        raise ByeGlassesError(f"--resume: {ckpt_path} does not exist")
+    run = Run(config, Path(out), device, dist.rank(), dist.world_size())
+    run.check_folder(resume)
+    torch.manual_seed(config.train.seed)
+    identity = run.identity_extractor()  # first: a bad --identity fails before any work
+    dataset = run.data(faces, landmark_cache)
+    model = run.model(identity)
+    state = run.resume(model) if resume else {"step": 0, "epoch": 0, "position": 0, "images": 0}
+    model = run.wrap_for_replicas(model)
+    last, stop_reason, elapsed = run.loop(model, dataset, state, max_minutes, progress)
+    return run.save(model, state, last, stop_reason, elapsed)
 
-    tc = config.train
-    torch.manual_seed(tc.seed)
-    identity = load_identity_extractor(config.loss.identity, config.model.resolution, device) \
-        if config.loss.lambda_id > 0 else None
-    dataset = SynthFaceDataset(faces, config.model.resolution, seed=tc.seed, cache_path=landmark_cache,
-                               no_glasses=tc.no_glasses)
-    n = len(dataset)
-    if n < tc.batch_size * world:
-        raise ByeGlassesError(f"--faces {faces}: {n} usable faces, fewer than one batch "
-                              f"({tc.batch_size} x {world} processes)")
-    if rank == 0:
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "samples").mkdir(exist_ok=True)
-        write_text(out / "config.json", config.to_json())
-        dist.print0(f"config ({config.preset}):\n{config.to_json()}")
-    dist.barrier()
-    model = ByeGlassesGAN(config, identity).to(device)
-    if device.type == "cuda":
-        model = model.to(memory_format=torch.channels_last)
 
-    state = {"step": 0, "epoch": 0, "position": 0, "images": 0}
-    if resume:
-        state = load_training_state(ckpt_path, model)
-        dist.print0(f"resumed {ckpt_path} at step {state['step']}")
-    if world > 1:
-        from torch.nn.parallel import DistributedDataParallel as DDP
+class Run:
+    """One training run in its folder `out`, on one of `world` processes."""
 
-        ids = [device.index] if device.type == "cuda" else None
-        model.generator = DDP(model.generator, device_ids=ids)
-        model.disc_global = DDP(model.disc_global, device_ids=ids)
-        if model.disc_local is not None:
-            model.disc_local = DDP(model.disc_local, device_ids=ids)
+    def __init__(self, config: Config, out: Path, device: torch.device, rank: int, world: int):
+        self.config, self.out, self.device, self.rank, self.world = config, out, device, rank, world
+        self.ckpt_path = out / "checkpoint.safetensors"
+        self.start_step = 0
 
-    log = open(out / "log.jsonl", "a") if rank == 0 else None
-    tb = _tensorboard(out) if rank == 0 else None
+    def check_folder(self, resume: bool) -> None:
+        if self.out.exists() and (self.out / "config.json").exists() and not resume:
+            raise ByeGlassesError(f"--out {self.out} already holds a run; pass --resume to continue it, "
+                                  "or choose a new folder")
+        if resume and not self.ckpt_path.is_file():
+            raise ByeGlassesError(f"--resume: {self.ckpt_path} does not exist")
 
-    start_time, start_step = time.time(), state["step"]
-    bar = tqdm(total=tc.steps, initial=state["step"], disable=not progress or rank != 0, unit="step",
-               dynamic_ncols=True)
-    stop_reason = None
-    last: Dict[str, float] = {}
-    try:
-        while state["step"] < tc.steps and stop_reason is None:
-            dataset.set_epoch(state["epoch"])
-            sampler = EpochSampler(n, tc.seed, state["epoch"], rank, world, start=state["position"])
-            loader = torch.utils.data.DataLoader(dataset, batch_size=tc.batch_size, sampler=sampler,
-                                                 num_workers=tc.num_workers, drop_last=True,
-                                                 pin_memory=device.type == "cuda")
-            for batch in loader:
-                seen = batch.pop("index").tolist()
-                batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
-                terms = model.training_step(batch, step=state["step"])
-                bad = [k for k, v in terms.items() if not math.isfinite(v)]
-                if dist.any_true(bool(bad)):
-                    raise NonFiniteLoss(
-                        f"step {state['step'] + 1}: loss term {', '.join(bad) or '(on another rank)'} is not finite "
-                        f"({', '.join(f'{k}={terms[k]}' for k in bad)}); stopped, the last good checkpoint "
-                        f"{ckpt_path} is kept")
-                state["step"] += 1
-                state["position"] += tc.batch_size
-                state["images"] += tc.batch_size * world
-                last = terms
-                elapsed = time.time() - start_time
-                ips = (state["step"] - start_step) * tc.batch_size * world / max(elapsed, 1e-9)
-                bar.update(1)
-                bar.set_postfix(img_s=f"{ips:.1f}", l1=f"{terms['l1_global']:.3f}", refresh=False)
-                if rank == 0 and state["step"] % tc.log_every == 0:
-                    record = {"step": state["step"], "epoch": state["epoch"], "images": state["images"],
-                              "time": round(elapsed, 2), "img_per_s": round(ips, 3), **terms}
-                    log.write(json.dumps(record) + "\n")
-                    log.flush()
-                    if tb:
-                        for k, v in terms.items():
-                            tb.add_scalar(f"loss/{k}", v, state["step"])
-                if os.environ.get("BYEGLASSES_LOG_INDICES"):
-                    with open(out / f"indices.rank{rank}.txt", "a") as f:
-                        f.write(" ".join(map(str, seen)) + "\n")
-                if rank == 0 and state["step"] % tc.sample_every == 0:
-                    _write_samples(model, batch, out / "samples" / f"step{state['step']:07d}.png")
-                if state["step"] % tc.checkpoint_every == 0:
-                    _checkpoint(model, ckpt_path, state, rank)
-                if state["step"] >= tc.steps:
-                    break
-                if dist.any_true(max_minutes is not None and elapsed > max_minutes * 60):
-                    stop_reason = "time budget reached"
-                    break
-            else:  # the epoch ran out: the next one has new glasses and a new order
-                state["epoch"] += 1
-                state["position"] = 0
-    finally:
-        bar.close()
-        if log:
-            log.close()
-    _checkpoint(model, ckpt_path, state, rank)
-    if rank == 0:
-        save_checkpoint(out / "model.safetensors", config, model.generator)
-    if world > 1 and os.environ.get("BYEGLASSES_LOG_INDICES"):  # lets tests check the replicas agree
-        (out / f"weights.rank{rank}.sha256").write_text(_weights_digest(model))
-    elapsed = time.time() - start_time
-    summary = {"steps": state["step"], "images": state["images"], "seconds": round(elapsed, 1),
-               "img_per_s": round((state["step"] - start_step) * tc.batch_size * world / max(elapsed, 1e-9), 2),
-               "stopped": stop_reason, **{k: round(v, 4) for k, v in last.items()}}
-    stop_reason = stop_reason or "done"
-    summary["stopped"] = stop_reason
-    dist.print0(f"trained {summary['steps']} steps ({summary['images']} images) in {elapsed / 60:.1f} min, "
-                f"{summary['img_per_s']} img/s, {stop_reason}; l1_global={last.get('l1_global', float('nan')):.4f}; "
-                f"model: {out / 'model.safetensors'}")
-    dist.shutdown()
-    return summary
+    def data(self, faces: str, landmark_cache: Optional[str]):
+        """Faces with glasses synthesized on the fly; the run folder and its config.json."""
+        from ..synth.dataset import SynthFaceDataset
+
+        tc = self.config.train
+        dataset = SynthFaceDataset(faces, self.config.model.resolution, seed=tc.seed, cache_path=landmark_cache,
+                                   no_glasses=tc.no_glasses)
+        if len(dataset) < tc.batch_size * self.world:
+            raise ByeGlassesError(f"--faces {faces}: {len(dataset)} usable faces, fewer than one batch "
+                                  f"({tc.batch_size} x {self.world} processes)")
+        if self.rank == 0:
+            (self.out / "samples").mkdir(parents=True, exist_ok=True)
+            write_text(self.out / "config.json", self.config.to_json())
+            dist.print0(f"config ({self.config.preset}):\n{self.config.to_json()}")
+        dist.barrier()
+        return dataset
+
+    def identity_extractor(self) -> Optional[torch.nn.Module]:
+        """The frozen network of the identity loss (eq. 7), or None when lambda_id is 0."""
+        from ..identity import load_identity_extractor
+
+        config = self.config
+        if config.loss.lambda_id <= 0:
+            return None
+        return load_identity_extractor(config.loss.identity, config.model.resolution, self.device)
+
+    def model(self, identity: Optional[torch.nn.Module]) -> ByeGlassesGAN:
+        """Generator, discriminators and optimizers, on the device."""
+        model = ByeGlassesGAN(self.config, identity).to(self.device)
+        if self.device.type == "cuda":
+            model = model.to(memory_format=torch.channels_last)
+        return model
+
+    def resume(self, model: ByeGlassesGAN) -> dict:
+        state = load_training_state(self.ckpt_path, model)
+        dist.print0(f"resumed {self.ckpt_path} at step {state['step']}")
+        return state
+
+    def wrap_for_replicas(self, model: ByeGlassesGAN) -> ByeGlassesGAN:
+        if self.world > 1:
+            from torch.nn.parallel import DistributedDataParallel as DDP
+
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            model.generator = DDP(model.generator, device_ids=ids)
+            model.disc_global = DDP(model.disc_global, device_ids=ids)
+            if model.disc_local is not None:
+                model.disc_local = DDP(model.disc_local, device_ids=ids)
+        return model
+
+    def loop(self, model: ByeGlassesGAN, dataset, state: dict, max_minutes: Optional[float], progress: bool):
+        """Steps until config.train.steps or the time budget; returns (last loss terms, why it
+        stopped early or None, seconds)."""
+        from tqdm import tqdm
+
+        tc = self.config.train
+        log = open(self.out / "log.jsonl", "a") if self.rank == 0 else None
+        tb = _tensorboard(self.out) if self.rank == 0 else None
+        start_time, self.start_step = time.time(), state["step"]
+        bar = tqdm(total=tc.steps, initial=state["step"], disable=not progress or self.rank != 0, unit="step",
+                   dynamic_ncols=True)
+        stop_reason, last, elapsed = None, {}, 0.0
+        try:
+            while state["step"] < tc.steps and stop_reason is None:
+                for batch in self.epoch_loader(dataset, state):
+                    indices = dist.gather(batch.pop("index").tolist())  # every rank's faces of this step
+                    batch = {k: v.to(self.device, non_blocking=True) for k, v in batch.items()}
+                    terms = self.step(model, batch, state)
+                    last, elapsed = terms, time.time() - start_time
+                    ips = (state["step"] - self.start_step) * tc.batch_size * self.world / max(elapsed, 1e-9)
+                    bar.update(1)
+                    bar.set_postfix(img_s=f"{ips:.1f}", l1=f"{terms['l1_global']:.3f}", refresh=False)
+                    if log and state["step"] % tc.log_every == 0:
+                        _log(log, tb, state, elapsed, ips, terms, indices)
+                    if self.rank == 0 and state["step"] % tc.sample_every == 0:
+                        _write_samples(model, batch, self.out / "samples" / f"step{state['step']:07d}.png")
+                    if state["step"] % tc.checkpoint_every == 0:
+                        self.checkpoint(model, state)
+                    if state["step"] >= tc.steps:
+                        break
+                    if dist.any_true(max_minutes is not None and elapsed > max_minutes * 60):
+                        stop_reason = "time budget reached"
+                        break
+                else:  # the epoch ran out: the next one has new glasses and a new order
+                    state["epoch"] += 1
+                    state["position"] = 0
+        finally:
+            bar.close()
+            if log:
+                log.close()
+        return last, stop_reason, time.time() - start_time
+
+    def epoch_loader(self, dataset, state: dict):
+        """This rank's batches of the current epoch, from the stored data position on."""
+        tc = self.config.train
+        dataset.set_epoch(state["epoch"])
+        sampler = EpochSampler(len(dataset), tc.seed, state["epoch"], self.rank, self.world, start=state["position"])
+        return torch.utils.data.DataLoader(dataset, batch_size=tc.batch_size, sampler=sampler,
+                                           num_workers=tc.num_workers, drop_last=True,
+                                           pin_memory=self.device.type == "cuda")
+
+    def step(self, model: ByeGlassesGAN, batch: dict, state: dict) -> Dict[str, float]:
+        """One GAN step; stops the run (every rank) on a non-finite loss, before anything is saved."""
+        terms = model.training_step(batch, step=state["step"])
+        bad = [k for k, v in terms.items() if not math.isfinite(v)]
+        if dist.any_true(bool(bad)):
+            raise NonFiniteLoss(
+                f"step {state['step'] + 1}: loss term {', '.join(bad) or '(on another rank)'} is not finite "
+                f"({', '.join(f'{k}={terms[k]}' for k in bad)}); stopped, the last good checkpoint "
+                f"{self.ckpt_path} is kept")
+        tc = self.config.train
+        state["step"] += 1
+        state["position"] += tc.batch_size
+        state["images"] += tc.batch_size * self.world
+        return terms
+
+    def checkpoint(self, model: ByeGlassesGAN, state: dict) -> None:
+        if self.rank == 0:
+            save_training_state(self.ckpt_path, model, dict(state))
+        dist.barrier()
+
+    def save(self, model: ByeGlassesGAN, state: dict, last: Dict[str, float], stop_reason: Optional[str],
+             elapsed: float) -> dict:
+        """The last training checkpoint, the generator alone (model.safetensors), the summary line.
+        With several processes, the replicas' weights must agree (the training checkpoint records
+        each one's digest)."""
+        if self.world > 1:
+            digests = dist.gather(_weights_digest(model))
+            if len(set(digests)) > 1:
+                raise ByeGlassesError(f"the {self.world} replicas' weights diverged; nothing saved")
+            state["replica_weights_sha256"] = digests
+        self.checkpoint(model, state)
+        if self.rank == 0:
+            save_checkpoint(self.out / "model.safetensors", self.config, model.generator)
+        tc = self.config.train
+        stop_reason = stop_reason or "done"
+        summary = {"steps": state["step"], "images": state["images"], "seconds": round(elapsed, 1),
+                   "img_per_s": round((state["step"] - self.start_step) * tc.batch_size * self.world
+                                      / max(elapsed, 1e-9), 2),
+                   "stopped": stop_reason, **{k: round(v, 4) for k, v in last.items()}}
+        dist.print0(f"trained {summary['steps']} steps ({summary['images']} images) in {elapsed / 60:.1f} min, "
+                    f"{summary['img_per_s']} img/s, {stop_reason}; "
+                    f"l1_global={last.get('l1_global', float('nan')):.4f}; model: {self.out / 'model.safetensors'}")
+        dist.shutdown()
+        return summary
+
+
+def _log(log, tb, state: dict, elapsed: float, ips: float, terms: Dict[str, float], indices) -> None:
+    """One line of log.jsonl: position, speed, every loss term, and the faces each rank used."""
+    record = {"step": state["step"], "epoch": state["epoch"], "images": state["images"],
+              "time": round(elapsed, 2), "img_per_s": round(ips, 3), **terms, "indices": indices}
+    log.write(json.dumps(record) + "\n")
+    log.flush()
+    if tb:
+        for k, v in terms.items():
+            tb.add_scalar(f"loss/{k}", v, state["step"])
 
 
 def _weights_digest(model) -> str:
@@ -252,12 +292,6 @@ def _weights_digest(model) -> str:
         h.update(name.encode())
         h.update(tensor.detach().cpu().contiguous().numpy().tobytes())
     return h.hexdigest()
-
-
-def _checkpoint(model, path, state, rank):
-    if rank == 0:
-        save_training_state(path, model, dict(state))
-    dist.barrier()
 
 
 def _write_samples(model, batch, path):
