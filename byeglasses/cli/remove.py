@@ -11,10 +11,10 @@ from typing import List, Tuple
 
 import numpy as np
 
-from ..files import IMAGE_SUFFIXES, atomic_write, list_images
 from ..errors import ByeGlassesError, InputError
-from ..pipeline.remover import RemovalSettings
+from ..files import IMAGE_SUFFIXES, atomic_write, list_images
 from ..pipeline.imageio import compose, format_notes, output_name, read_image, write_image, write_rgb
+from ..pipeline.remover import RemovalSettings
 
 
 DEFAULTS = RemovalSettings()

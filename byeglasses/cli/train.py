@@ -5,10 +5,45 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import List
 
 from ..errors import ByeGlassesError
+from ..files import IMAGE_SUFFIXES, list_images
 from ..model.config import PRESETS, Config, get_preset
-from ..training.loop import apply_overrides, list_faces, train
+from ..training.loop import train
+
+
+def list_faces(faces_dir) -> List[str]:
+    """Image files directly in `faces_dir`, sorted; clear errors for a wrong or empty folder."""
+    path = Path(faces_dir)
+    if not path.exists():
+        raise ByeGlassesError(f"--faces {faces_dir}: no such folder")
+    if not path.is_dir():
+        raise ByeGlassesError(f"--faces {faces_dir}: not a folder")
+    files = list_images(path)
+    if not files:
+        raise ByeGlassesError(f"--faces {faces_dir}: no images ({', '.join(sorted(IMAGE_SUFFIXES))}) in this folder")
+    return files
+
+
+def apply_overrides(config: Config, overrides: List[str]) -> Config:
+    """`section.field=value` strings, e.g. loss.lambda_id=0 or model.resolution=96."""
+    d = config.to_dict()
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        section, _, field = key.partition(".")
+        if not sep or section not in ("model", "loss", "optim", "train") or field not in d[section]:
+            raise ByeGlassesError(f"--set {item!r}: expected SECTION.FIELD=VALUE with a known field, "
+                                  f"e.g. loss.lambda_id=0 (sections: model, loss, optim, train)")
+        old = d[section][field]
+        try:
+            value = json.loads(raw) if not isinstance(old, str) else raw
+        except json.JSONDecodeError:
+            raise ByeGlassesError(f"--set {item!r}: {raw!r} is not a valid value for {key}") from None
+        if isinstance(old, bool) and not isinstance(value, bool) or isinstance(old, (int, float)) and isinstance(value, str):
+            raise ByeGlassesError(f"--set {item!r}: {key} takes a {type(old).__name__}")
+        d[section][field] = value
+    return Config.from_dict(d)
 
 
 def configure_parser(p: argparse.ArgumentParser) -> None:

@@ -16,7 +16,7 @@ import torch
 from ..model.weights import load_generator
 from ..pipeline.imageio import tensor_to_uint8
 from ..device import pick_device
-from ..errors import ByeGlassesError
+from ..errors import SettingError
 from .metrics import dlib_descriptor, iou, psnr, ssim
 
 METHODS = ("model", "input", "telea_gt_mask", "telea_pred_mask")
@@ -57,7 +57,7 @@ def evaluate(checkpoint: Optional[str], faces: str, count: Optional[int] = None,
     res = resolution or (config.model.resolution if config else 256)
     names = list_images(faces)
     if not names:
-        raise ByeGlassesError(f"--faces {faces}: no images in this folder")
+        raise SettingError("faces", f"{faces}: no images in this folder")
     dataset = SynthFaceDataset(faces, res, seed=seed, cache_path=landmark_cache, files=names, progress=progress)
     n = len(dataset) if count is None else min(count, len(dataset))
     if generator is not None:  # warm-up, so that ms/img is the steady state

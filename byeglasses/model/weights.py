@@ -12,10 +12,10 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from .. import __version__
-from .config import Config
 from ..device import pick_device
 from ..errors import ByeGlassesError, CheckpointError
 from ..files import atomic_write, write_text
+from .config import Config
 from .networks import Generator
 
 FORMAT = "byeglasses-checkpoint-1"

@@ -10,14 +10,14 @@ import json
 import math
 import time
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Dict, Optional
 
 import numpy as np
 import torch
 
 from ..device import pick_device
-from ..errors import ByeGlassesError
-from ..files import IMAGE_SUFFIXES, list_images, write_text
+from ..errors import ByeGlassesError, SettingError
+from ..files import write_text
 from ..model.config import Config
 from ..model.gan import ByeGlassesGAN
 from ..model.weights import save_checkpoint
@@ -28,39 +28,6 @@ from .state import load_training_state, save_training_state
 
 class NonFiniteLoss(ByeGlassesError):
     pass
-
-
-def list_faces(faces_dir) -> List[str]:
-    """Image files directly in `faces_dir`, sorted; clear errors for a wrong or empty folder."""
-    path = Path(faces_dir)
-    if not path.exists():
-        raise ByeGlassesError(f"--faces {faces_dir}: no such folder")
-    if not path.is_dir():
-        raise ByeGlassesError(f"--faces {faces_dir}: not a folder")
-    files = list_images(path)
-    if not files:
-        raise ByeGlassesError(f"--faces {faces_dir}: no images ({', '.join(sorted(IMAGE_SUFFIXES))}) in this folder")
-    return files
-
-
-def apply_overrides(config: Config, overrides: List[str]) -> Config:
-    """`section.field=value` strings, e.g. loss.lambda_id=0 or model.resolution=96."""
-    d = config.to_dict()
-    for item in overrides:
-        key, sep, raw = item.partition("=")
-        section, _, field = key.partition(".")
-        if not sep or section not in ("model", "loss", "optim", "train") or field not in d[section]:
-            raise ByeGlassesError(f"--set {item!r}: expected SECTION.FIELD=VALUE with a known field, "
-                                  f"e.g. loss.lambda_id=0 (sections: model, loss, optim, train)")
-        old = d[section][field]
-        try:
-            value = json.loads(raw) if not isinstance(old, str) else raw
-        except json.JSONDecodeError:
-            raise ByeGlassesError(f"--set {item!r}: {raw!r} is not a valid value for {key}") from None
-        if isinstance(old, bool) and not isinstance(value, bool) or isinstance(old, (int, float)) and isinstance(value, str):
-            raise ByeGlassesError(f"--set {item!r}: {key} takes a {type(old).__name__}")
-        d[section][field] = value
-    return Config.from_dict(d)
 
 
 class EpochSampler(torch.utils.data.Sampler):
@@ -122,10 +89,9 @@ class Run:
 
     def check_folder(self, resume: bool) -> None:
         if self.out.exists() and (self.out / "config.json").exists() and not resume:
-            raise ByeGlassesError(f"--out {self.out} already holds a run; pass --resume to continue it, "
-                                  "or choose a new folder")
+            raise SettingError("out", f"{self.out} already holds a run; resume it, or choose a new folder")
         if resume and not self.ckpt_path.is_file():
-            raise ByeGlassesError(f"--resume: {self.ckpt_path} does not exist")
+            raise SettingError("resume", f"{self.ckpt_path} does not exist")
 
     def data(self, faces: str, landmark_cache: Optional[str]):
         """Faces with glasses synthesized on the fly; the run folder and its config.json."""
@@ -135,7 +101,7 @@ class Run:
         dataset = SynthFaceDataset(faces, self.config.model.resolution, seed=tc.seed, cache_path=landmark_cache,
                                    no_glasses=tc.no_glasses)
         if len(dataset) < tc.batch_size * self.world:
-            raise ByeGlassesError(f"--faces {faces}: {len(dataset)} usable faces, fewer than one batch "
+            raise SettingError("faces", f"{faces}: {len(dataset)} usable faces, fewer than one batch "
                                   f"({tc.batch_size} x {self.world} processes)")
         if self.rank == 0:
             (self.out / "samples").mkdir(parents=True, exist_ok=True)
