@@ -8,7 +8,8 @@ import sys
 from .. import __version__
 from ..errors import ByeGlassesError, SettingError
 
-# subcommand -> (module, one-line help). Modules are imported only when their command runs.
+# subcommand -> (module in cli/, one-line help). A command whose module cannot be imported is
+# left out of this build with a clear error.
 COMMANDS = {
     "demo": ("byeglasses.cli.demo", "remove glasses drawn onto scikit-image's astronaut; writes a side-by-side PNG"),
     "remove": ("byeglasses.cli.remove", "remove glasses from photos (files, folders or globs)"),
