@@ -94,7 +94,7 @@ def main():
             export_onnx(generator, r, onnx_path)
             x = torch.zeros(1, 3, r, r)
             for backend in ("torch", "onnx"):
-                remover = GlassesRemover(ckpt, device="cpu", backend=backend, onnx=onnx_path, min_area=0.0,
+                remover = GlassesRemover(ckpt, device="cpu", backend=backend, onnx=onnx_path, glasses_threshold=0.0,
                                          min_face=args.min_face, onnx_threads=args.threads)
                 if backend == "torch":
                     def run():
