@@ -121,11 +121,11 @@ def test_eval_verification_command(tiny_fv, tiny_checkpoint, tmp_path, capsys):
     (root / "glasses-copy").mkdir(exist_ok=True)
     out = tmp_path / "fv.json"
     rc = main(["eval-verification", str(root), "--checkpoint", str(tiny_checkpoint), "--glasses-threshold", "0",
-               "--out", str(out), "--cache", str(tmp_path / "c.npz"), "--variant", "mask blend:blend=mask"])
+               "--out", str(out), "--cache", str(tmp_path / "c.npz"), "--variant", "change blend:blend=change"])
     assert rc == 0
     result = json.loads(out.read_text())
-    assert list(result["methods"]) == ["glasses on", "after removal", "mask blend"]
-    assert result["variants"] == {"mask blend": {"blend": "mask"}}
+    assert list(result["methods"]) == ["glasses on", "after removal", "change blend"]
+    assert result["variants"] == {"change blend": {"blend": "change"}}
     assert "| glasses on |" in out.with_suffix(".md").read_text()
     assert "verified 1 glasses photos of 1 people against 5" in capsys.readouterr().out
 
