@@ -30,7 +30,7 @@ from byeglasses.model.networks import Generator  # noqa: E402
 from byeglasses.pipeline.onnx import export_onnx  # noqa: E402
 from byeglasses.pipeline.remover import GlassesRemover  # noqa: E402
 
-STAGES = ("detect", "align", "generator", "paste")
+STAGES = ("detect", "align", "classify", "generator", "paste")
 
 
 def test_photo(side=1024):
@@ -94,7 +94,7 @@ def main():
             export_onnx(generator, r, onnx_path)
             x = torch.zeros(1, 3, r, r)
             for backend in ("torch", "onnx"):
-                remover = GlassesRemover(ckpt, device="cpu", backend=backend, onnx=onnx_path, glasses_threshold=0.0,
+                remover = GlassesRemover(ckpt, device="cpu", backend=backend, onnx=onnx_path, glasses_threshold=0.0, passes=1,
                                          min_face=args.min_face, onnx_threads=args.threads)
                 if backend == "torch":
                     def run():
