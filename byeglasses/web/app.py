@@ -1,0 +1,144 @@
+"""The page: Gradio Blocks around a RemovalService. `running(...)` starts it on a local port and
+cleans up its temporary folder when done."""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Iterator, Optional
+
+from ..errors import ByeGlassesError
+from ..imageio import IMAGE_SUFFIXES
+from . import INSTALL_HINT
+from .service import RemovalService, Settings, summary
+
+TITLE = "byeglasses: remove eyeglasses from face photos"
+PREVIEW_HEIGHT = 480  # CSS pixels of each preview on the page
+
+
+def require_gradio() -> None:
+    """A ByeGlassesError that says what to install where Gradio is missing (without importing it)."""
+    if importlib.util.find_spec("gradio") is None:
+        raise ByeGlassesError(f"the web page needs Gradio, which is not installed: {INSTALL_HINT}")
+
+
+def import_gradio():
+    require_gradio()
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    import gradio
+
+    return gradio
+
+
+def device_choices():
+    import torch
+
+    choices = ["auto", "cpu"]
+    choices += [f"cuda:{i}" for i in range(torch.cuda.device_count())]
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        choices.append("mps")
+    return choices
+
+
+def build_app(service: RemovalService):
+    """The Blocks of the page. Per request: the uploaded files and settings in, a list of
+    PhotoResult in a gr.State (one per browser session), rendered one panel per photo."""
+    gr = import_gradio()
+    defaults = Settings(device=service.default_device)
+    example_path = str(service.example())
+
+    def process(files, threshold, min_area, min_change, min_face, device):
+        paths = [f if isinstance(f, str) else getattr(f, "name", f) for f in (files or [])]
+        if not paths:
+            return [], "Choose one or more photos first, or try the example."
+        try:
+            settings = Settings(threshold=float(threshold), min_area=float(min_area), min_change=float(min_change),
+                                min_face=float(min_face or 0) or None, device=device or defaults.device)
+            results = service.process(paths, settings)
+        except ByeGlassesError as e:
+            return [], f"**Error:** {e}"
+        except Exception as e:  # noqa: BLE001 - the page shows a message, never a traceback
+            return [], f"**Error:** unexpected {type(e).__name__}: {e}"
+        return results, summary(results)
+
+    with gr.Blocks(title=TITLE, delete_cache=(600, 3600)) as app:
+        gr.Markdown(f"# {TITLE}\nUpload photos with faces; each comes back without glasses, at full resolution, "
+                    "in its own format with its EXIF and colour profile kept. Nothing leaves this computer.")
+        with gr.Row():
+            files = gr.File(label="Photos", file_count="multiple", type="filepath",
+                            file_types=sorted(IMAGE_SUFFIXES), elem_id="photos")
+            with gr.Column():
+                run = gr.Button("Remove glasses", variant="primary", elem_id="run")
+                example = gr.Button("Try the example: the astronaut with drawn glasses", elem_id="example")
+                with gr.Accordion("Advanced settings", open=False):
+                    threshold = gr.Slider(0, 1, value=defaults.threshold, step=0.01, label="glasses threshold",
+                                          info="mask probability from which a pixel counts as glasses")
+                    min_area = gr.Number(value=defaults.min_area, minimum=0, maximum=1, label="min glasses area",
+                                         info="faces with less of their crop predicted as glasses are left alone")
+                    min_change = gr.Number(value=defaults.min_change, minimum=0, label="min change (levels of 255)",
+                                           info="faces the model would change less are left alone: no glasses")
+                    min_face = gr.Number(value=0, minimum=0, label="smallest face (px, 0 = 1/8 of the long side)")
+                    device = gr.Dropdown(device_choices(), value=defaults.device, label="device")
+        status = gr.Markdown(elem_id="status")
+        results = gr.State([])
+        inputs = [files, threshold, min_area, min_change, min_face, device]
+
+        run.click(process, inputs, [results, status], concurrency_limit=4)
+        example.click(lambda: [example_path], None, files, queue=False).then(
+            process, inputs, [results, status], concurrency_limit=4)
+
+        @gr.render(inputs=results)
+        def show(items):
+            for item in items:
+                with gr.Group(elem_classes=["photo-result"]):
+                    if not item.ok:
+                        gr.Markdown(f"**{item.name}**: could not be processed\n\n{item.message}",
+                                    elem_classes=["photo-error"])
+                        continue
+                    gr.Markdown(f"**{item.name}**\n\n" + item.message.replace("\n", "\n\n"),
+                                elem_classes=["photo-decisions"])
+                    with gr.Row():
+                        gr.ImageSlider(value=(item.before, item.after), label="before / after (drag)",
+                                       format="jpeg", buttons=[], height=PREVIEW_HEIGHT)
+                        gr.Image(value=item.overlay, label="predicted glasses (red)", format="jpeg",
+                                 interactive=False, buttons=[], height=PREVIEW_HEIGHT)
+                    gr.DownloadButton(f"Download {item.download.name} (full resolution)", value=str(item.download),
+                                      elem_classes=["photo-download"])
+    return app
+
+
+@contextlib.contextmanager
+def running(checkpoint=None, host: str = "127.0.0.1", port: int = 7860, max_upload_mb: float = 25.0,
+            device: Optional[str] = None, quiet: bool = True) -> Iterator[str]:
+    """Serve the page on host:port; yields its URL. Everything written goes to one temporary
+    folder (uploads, previews, results), deleted on exit. Gradio reads that folder when first
+    imported: import it only here, so that nothing lands in the system's temporary folder."""
+    require_gradio()
+    workdir = Path(tempfile.mkdtemp(prefix="byeglasses-serve-"))
+    old = os.environ.get("GRADIO_TEMP_DIR")
+    os.environ["GRADIO_TEMP_DIR"] = str(workdir / "gradio")  # Gradio's uploads and previews
+    app = None
+    try:
+        gr = import_gradio()
+        service = RemovalService(workdir, checkpoint=checkpoint, device=device, max_upload_mb=max_upload_mb)
+        app = build_app(service)
+        app.queue(default_concurrency_limit=4)
+        try:
+            app.launch(server_name=host, server_port=port, prevent_thread_lock=True, quiet=quiet,
+                       max_file_size=int(max_upload_mb * 1_000_000), allowed_paths=[str(workdir)],
+                       show_error=False, footer_links=[], theme=gr.themes.Default())
+        except OSError as e:
+            raise ByeGlassesError(f"cannot listen on {host}:{port} ({e}); choose another --port") from None
+        yield app.local_url if host in ("127.0.0.1", "localhost") else f"http://{host}:{port}/"
+    finally:
+        if app is not None:
+            app.close()
+        if old is None:
+            os.environ.pop("GRADIO_TEMP_DIR", None)
+        else:
+            os.environ["GRADIO_TEMP_DIR"] = old
+        shutil.rmtree(workdir, ignore_errors=True)
