@@ -54,16 +54,16 @@ def build_app(service: RemovalService):
     def process(files, threshold, min_area, min_change, min_face, device):
         paths = [f if isinstance(f, str) else getattr(f, "name", f) for f in (files or [])]
         if not paths:
-            return [], "Choose one or more photos first, or try the example."
+            return ("Choose one or more photos first, or try the example.", [])
         try:
             settings = Settings(threshold=float(threshold), min_area=float(min_area), min_change=float(min_change),
                                 min_face=float(min_face or 0) or None, device=device or defaults.device)
             results = service.process(paths, settings)
         except ByeGlassesError as e:
-            return [], f"**Error:** {e}"
+            return (f"**Error:** {e}", [])
         except Exception as e:  # noqa: BLE001 - the page shows a message, never a traceback
-            return [], f"**Error:** unexpected {type(e).__name__}: {e}"
-        return results, summary(results)
+            return (f"**Error:** unexpected {type(e).__name__}: {e}", [])
+        return (summary(results), results)
 
     with gr.Blocks(title=TITLE, delete_cache=(600, 3600)) as app:
         gr.Markdown(f"# {TITLE}\nUpload photos with faces; each comes back without glasses, at full resolution, "
@@ -83,16 +83,17 @@ def build_app(service: RemovalService):
                                            info="faces the model would change less are left alone: no glasses")
                     min_face = gr.Number(value=0, minimum=0, label="smallest face (px, 0 = 1/8 of the long side)")
                     device = gr.Dropdown(device_choices(), value=defaults.device, label="device")
-        status = gr.Markdown(elem_id="status")
-        results = gr.State([])
+        shown = gr.State(("", []))  # (summary, [PhotoResult]) of this browser session's last request
         inputs = [files, threshold, min_area, min_change, min_face, device]
 
-        run.click(process, inputs, [results, status], concurrency_limit=4)
+        run.click(process, inputs, shown, concurrency_limit=4)
         example.click(lambda: [example_path], None, files, queue=False).then(
-            process, inputs, [results, status], concurrency_limit=4)
+            process, inputs, shown, concurrency_limit=4)
 
-        @gr.render(inputs=results)
-        def show(items):
+        @gr.render(inputs=shown)
+        def show(state):
+            message, items = state
+            gr.Markdown(message, elem_id="status")
             for item in items:
                 with gr.Group(elem_classes=["photo-result"]):
                     if not item.ok:

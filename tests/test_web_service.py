@@ -1,0 +1,106 @@
+"""The work behind `byeglasses serve`, without a browser: per-request settings and files, requests
+at once, messages, defaults shared with the command line."""
+
+import importlib.util
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from byeglasses.cli import build_parser, main
+from byeglasses.web.service import RemovalService, Settings
+
+
+@pytest.fixture(scope="module")
+def service(tmp_path_factory):
+    return RemovalService(tmp_path_factory.mktemp("web"), max_upload_mb=1)
+
+
+@pytest.fixture(scope="module")
+def photos(tmp_path_factory, astronaut):
+    """Two different photos with drawn glasses."""
+    from byeglasses.landmarks import detect_faces
+    from byeglasses.synth.render import synthesize
+
+    folder = tmp_path_factory.mktemp("photos")
+    landmarks = detect_faces(astronaut)[0].landmarks
+    paths = []
+    for seed, name in [(0, "a.png"), (3, "b.jpg")]:
+        Image.fromarray(synthesize(astronaut, landmarks, seed).x).save(folder / name, quality=92)
+        paths.append(folder / name)
+    return paths
+
+
+def outcome(results):
+    """What a request returned, in bytes and words."""
+    return [(r.name, r.ok, r.message, r.download.read_bytes() if r.download else None) for r in results]
+
+
+@pytest.mark.slow
+def test_requests_at_once_get_the_same_results_as_one_after_another(service, photos):
+    keep = Settings(min_change=1000.0)  # this request's faces are all left untouched
+    a = (photos, Settings())
+    b = (photos[::-1], keep)
+    alone_a, alone_b = outcome(service.process(*a)), outcome(service.process(*b))
+    assert [ok for _, ok, _, _ in alone_a] == [True, True]
+    assert all("glasses removed" in m for _, _, m, _ in alone_a)
+    assert all("no glasses found" in m for _, _, m, _ in alone_b)  # settings differ per request
+    assert alone_b[0][3] == photos[1].read_bytes()  # untouched: the upload itself
+
+    for _ in range(3):
+        start = threading.Barrier(4)
+
+        def request(args):
+            start.wait()
+            return outcome(service.process(*args))
+
+        with ThreadPoolExecutor(4) as pool:
+            got = list(pool.map(request, [a, b, a, b]))
+        assert got == [alone_a, alone_b, alone_a, alone_b]
+
+
+def test_results_of_one_request_never_overwrite_another(service, photos):
+    first = service.process(photos[:1])[0].download
+    second = service.process(photos[:1])[0].download
+    assert first != second and first.exists() and second.exists()
+
+
+def test_messages_name_the_upload_not_the_server_path(service, tmp_path):
+    big = tmp_path / "big.png"
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (700, 700, 3), dtype=np.uint8)).save(big)
+    text = tmp_path / "notes.jpg"
+    text.write_text("hello")
+    (r_big, r_text) = service.process([big, text])
+    assert not r_big.ok and r_big.message.startswith("big.png: ") and "over this page's upload limit of 1 MB" \
+        in r_big.message
+    assert not r_text.ok and r_text.message == "notes.jpg: not an image, or in a format Pillow cannot read"
+    assert str(tmp_path) not in r_big.message + r_text.message
+
+
+def test_bad_settings_are_refused_with_a_message(service, photos):
+    from byeglasses.errors import ByeGlassesError
+
+    with pytest.raises(ByeGlassesError, match="threshold must be within 0..1, got 2"):
+        service.process(photos, Settings(threshold=2.0))
+    with pytest.raises(ByeGlassesError, match="unknown device 'gpu7'"):
+        service.process(photos, Settings(device="gpu7"))
+
+
+def test_page_defaults_are_the_command_line_defaults():
+    parser = build_parser()
+    remove = parser.parse_args(["remove", "x.jpg", "-o", "out"])
+    page = Settings()
+    assert (page.threshold, page.min_area, page.min_change, page.min_face, page.quality) == \
+        (remove.threshold, remove.min_area, remove.min_change, remove.min_face, remove.quality)
+
+
+def test_serve_without_gradio_says_what_to_install(monkeypatch, capsys):
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "gradio" else real(name, *a))
+    assert main(["serve"]) == 2
+    err = capsys.readouterr().err
+    assert "byeglasses serve: error: the web page needs Gradio, which is not installed: " \
+           "pip install 'byeglasses[web]'" in err
+    assert "Traceback" not in err
