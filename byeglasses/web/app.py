@@ -34,19 +34,19 @@ def import_gradio():
     return gradio
 
 
-def device_choices():
+def device_choices(default: str):
     import torch
 
-    choices = ["auto", "cpu"]
-    choices += [f"cuda:{i}" for i in range(torch.cuda.device_count())]
-    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+    choices = ["auto", "cpu"] + ([] if default in ("auto", "cpu") else [default])
+    choices += [f"cuda:{i}" for i in range(torch.cuda.device_count()) if f"cuda:{i}" != default]
+    if default != "mps" and getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
         choices.append("mps")
     return choices
 
 
 def build_app(service: RemovalService):
-    """The Blocks of the page. Per request: the uploaded files and settings in, a list of
-    PhotoResult in a gr.State (one per browser session), rendered one panel per photo."""
+    """The Blocks of the page. Per request: the uploaded files and settings in; (summary,
+    [PhotoResult]) out into a gr.State (one per browser session), rendered one panel per photo."""
     gr = import_gradio()
     defaults = Settings(device=service.default_device)
     example_path = str(service.example())
@@ -82,7 +82,7 @@ def build_app(service: RemovalService):
                     min_change = gr.Number(value=defaults.min_change, minimum=0, label="min change (levels of 255)",
                                            info="faces the model would change less are left alone: no glasses")
                     min_face = gr.Number(value=0, minimum=0, label="smallest face (px, 0 = 1/8 of the long side)")
-                    device = gr.Dropdown(device_choices(), value=defaults.device, label="device")
+                    device = gr.Dropdown(device_choices(defaults.device), value=defaults.device, label="device")
         shown = gr.State(("", []))  # (summary, [PhotoResult]) of this browser session's last request
         inputs = [files, threshold, min_area, min_change, min_face, device]
 
@@ -103,7 +103,7 @@ def build_app(service: RemovalService):
                     gr.Markdown(f"**{item.name}**\n\n" + item.message.replace("\n", "\n\n"),
                                 elem_classes=["photo-decisions"])
                     with gr.Row():
-                        gr.ImageSlider(value=(item.before, item.after), label="before / after (drag)",
+                        gr.ImageSlider(value=(item.before, item.after), label="before | after (drag the handle)",
                                        format="jpeg", buttons=[], height=PREVIEW_HEIGHT)
                         gr.Image(value=item.overlay, label="predicted glasses (red)", format="jpeg",
                                  interactive=False, buttons=[], height=PREVIEW_HEIGHT)
