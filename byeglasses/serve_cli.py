@@ -18,7 +18,7 @@ def configure_parser(p) -> None:
                    help="generator checkpoint (.safetensors); default: the model shipped with the package")
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:N or mps; default: CUDA, else MPS, else CPU")
     p.add_argument("--max-upload-mb", type=float, default=DEFAULT_MAX_UPLOAD_MB,
-                   help="largest photo file accepted, in MB (10^6 bytes)")
+                   help="largest photo file accepted, in MB (2^20 bytes, as the page counts them)")
 
 
 def _interrupt(*_):

@@ -14,7 +14,7 @@ from typing import Iterator, Optional
 from ..errors import ByeGlassesError
 from ..imageio import IMAGE_SUFFIXES
 from . import INSTALL_HINT
-from .service import RemovalService, Settings, summary
+from .service import MB, RemovalService, Settings, summary
 
 TITLE = "byeglasses: remove eyeglasses from face photos"
 PREVIEW_HEIGHT = 480  # CSS pixels of each preview on the page
@@ -130,7 +130,7 @@ def running(checkpoint=None, host: str = "127.0.0.1", port: int = 7860, max_uplo
         app.queue(default_concurrency_limit=4)
         try:
             app.launch(server_name=host, server_port=port, prevent_thread_lock=True, quiet=quiet,
-                       max_file_size=int(max_upload_mb * 1_000_000), allowed_paths=[str(workdir)],
+                       max_file_size=int(max_upload_mb * MB), allowed_paths=[str(workdir)],
                        show_error=False, footer_links=[], theme=gr.themes.Default())
         except OSError as e:
             raise ByeGlassesError(f"cannot listen on {host}:{port} ({e}); choose another --port") from None

@@ -23,6 +23,8 @@ from ..remove import MIN_AREA, MIN_CHANGE, GlassesRemover
 PREVIEW_SIDE = 1280
 # Result folders older than this are deleted (the page keeps running for days).
 KEEP_RESULTS_S = 3600
+# Upload limits count MB as Gradio's page shows them: 2^20 bytes.
+MB = 2 ** 20
 # Opacity of the red overlay where the glasses mask is 1.
 OVERLAY_ALPHA = 0.6
 
@@ -77,7 +79,7 @@ class RemovalService:
         self.results_dir.mkdir(parents=True, exist_ok=True)
         self.checkpoint = checkpoint
         self.default_device = device or "auto"
-        self.max_upload_bytes = int(max_upload_mb * 1_000_000)
+        self.max_upload_bytes = int(max_upload_mb * MB)
         self.max_upload_mb = max_upload_mb
         self._models: Dict[str, GlassesRemover] = {}
         self._load_lock = threading.Lock()
@@ -119,7 +121,7 @@ class RemovalService:
 
     def process_one(self, path: Path, remover: GlassesRemover, outdir: Path, settings: Settings) -> PhotoResult:
         if path.is_file() and path.stat().st_size > self.max_upload_bytes:
-            raise InputError(f"{path}: {path.stat().st_size / 1e6:.1f} MB is over this page's upload limit of "
+            raise InputError(f"{path}: {path.stat().st_size / MB:.1f} MB is over this page's upload limit of "
                              f"{self.max_upload_mb:g} MB (byeglasses serve --max-upload-mb)")
         photo = read_image(path)
         with self._run_lock:
