@@ -67,6 +67,24 @@ def test_results_of_one_request_never_overwrite_another(service, photos):
     assert first != second and first.exists() and second.exists()
 
 
+def test_previews_are_shrunk_and_the_download_keeps_the_full_size(service, photos, tmp_path):
+    from byeglasses.web.service import PREVIEW_SIDE
+
+    side = PREVIEW_SIDE + 320
+    with Image.open(photos[0]) as im:
+        im.resize((side, side), Image.BICUBIC).save(tmp_path / "large.jpg", quality=90)
+    (r,) = service.process([tmp_path / "large.jpg"])
+    assert r.ok and r.changed, r.message
+    with Image.open(r.download) as im:
+        assert im.size == (side, side) and im.format == "JPEG"
+    for p in (r.before, r.after, r.overlay):
+        with Image.open(p) as im:
+            assert im.size == (PREVIEW_SIDE, PREVIEW_SIDE)
+    with Image.open(r.before) as before, Image.open(r.overlay) as overlay:
+        red = np.asarray(overlay, np.int16)[..., 0] - np.asarray(before, np.int16)[..., 0]
+    assert red.max() > 60  # the predicted glasses are tinted red
+
+
 def test_messages_name_the_upload_not_the_server_path(service, tmp_path):
     big = tmp_path / "big.png"
     Image.fromarray(np.random.default_rng(0).integers(0, 256, (700, 700, 3), dtype=np.uint8)).save(big)

@@ -103,9 +103,9 @@ def build_app(service: RemovalService):
                     gr.Markdown(f"**{item.name}**\n\n" + item.message.replace("\n", "\n\n"),
                                 elem_classes=["photo-decisions"])
                     with gr.Row():
-                        gr.ImageSlider(value=(item.before, item.after), label="before | after (drag the handle)",
-                                       format="jpeg", buttons=[], height=PREVIEW_HEIGHT)
-                        gr.Image(value=item.overlay, label="predicted glasses (red)", format="jpeg",
+                        gr.ImageSlider(value=(str(item.before), str(item.after)), type="filepath",
+                                       label="before | after (drag the handle)", buttons=[], height=PREVIEW_HEIGHT)
+                        gr.Image(value=str(item.overlay), type="filepath", label="predicted glasses (red)",
                                  interactive=False, buttons=[], height=PREVIEW_HEIGHT)
                     gr.DownloadButton(f"Download {item.download.name} (full resolution)", value=str(item.download),
                                       elem_classes=["photo-download"])

@@ -61,9 +61,9 @@ class PhotoResult:
     name: str  # the file's name as uploaded
     ok: bool  # False: `message` says what was wrong with the file
     message: str  # per-face decisions, or the problem
-    before: Optional[np.ndarray] = None  # (h, w, 3) uint8 preview of the input
-    after: Optional[np.ndarray] = None  # (h, w, 3) uint8 preview of the result
-    overlay: Optional[np.ndarray] = None  # (h, w, 3) uint8: the input, predicted glasses in red
+    before: Optional[Path] = None  # JPEG previews, long side <= PREVIEW_SIDE: the input,
+    after: Optional[Path] = None  # the result,
+    overlay: Optional[Path] = None  # and the input with the predicted glasses in red
     download: Optional[Path] = None  # the full-resolution result, written as `byeglasses remove` does
     changed: bool = False  # glasses were removed from at least one face
     decisions: List[str] = field(default_factory=list)  # one line per face
@@ -142,9 +142,10 @@ class RemovalService:
         else:  # the photo is its own answer: copied byte for byte, as `byeglasses remove` does
             atomic_write(out, lambda tmp: shutil.copyfile(path, tmp))
             notes.append("no glasses removed: the download is the photo unchanged")
-        return PhotoResult(path.name, True, "\n".join(decisions + notes), before=preview(photo.rgb),
-                           after=preview(result.image), overlay=preview(overlay(photo.rgb, result.glasses_mask)),
-                           download=out, changed=result.changed, decisions=decisions)
+        previews = {"before": photo.rgb, "after": result.image, "overlay": overlay(photo.rgb, result.glasses_mask)}
+        previews = {k: write_rgb(outdir / "preview" / f"{k}.jpg", preview(v)) for k, v in previews.items()}
+        return PhotoResult(path.name, True, "\n".join(decisions + notes), download=out, changed=result.changed,
+                           decisions=decisions, **previews)
 
     def example(self) -> Path:
         """The built-in example (`byeglasses demo`'s astronaut with glasses drawn), written once."""
