@@ -7,7 +7,7 @@ import shutil
 import tempfile
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
@@ -66,7 +66,6 @@ class PhotoResult:
     overlay: Optional[Path] = None  # and the input with the predicted glasses in red
     download: Optional[Path] = None  # the full-resolution result, written as `byeglasses remove` does
     changed: bool = False  # glasses were removed from at least one face
-    decisions: List[str] = field(default_factory=list)  # one line per face
 
 
 class RemovalService:
@@ -145,7 +144,7 @@ class RemovalService:
         previews = {"before": photo.rgb, "after": result.image, "overlay": overlay(photo.rgb, result.glasses_mask)}
         previews = {k: write_rgb(outdir / "preview" / f"{k}.jpg", preview(v)) for k, v in previews.items()}
         return PhotoResult(path.name, True, "\n".join(decisions + notes), download=out, changed=result.changed,
-                           decisions=decisions, **previews)
+                           **previews)
 
     def example(self) -> Path:
         """The built-in example (`byeglasses demo`'s astronaut with glasses drawn), written once."""
