@@ -68,7 +68,7 @@ def command_once(photo: Path, outdir: Path) -> float:
 
 
 def pipeline_once(remover, photo: Path, outdir: Path) -> float:
-    from byeglasses.imageio import compose, read_image, write_image
+    from byeglasses.pipeline.imageio import compose, read_image, write_image
 
     t = time.perf_counter()
     p = read_image(photo)
@@ -101,7 +101,7 @@ def main():
     args = ap.parse_args()
     from playwright.sync_api import sync_playwright
 
-    from byeglasses.remove import GlassesRemover
+    from byeglasses.pipeline.remover import GlassesRemover
 
     work = Path(tempfile.mkdtemp(prefix="bench-serve-"))
     photo = work / "photo.jpg"

@@ -115,7 +115,7 @@ def page(browser, server):
 def glasses_photo(tmp_path_factory, astronaut):
     """The astronaut with glasses drawn by the synthesizer, as a PNG with an ICC profile and EXIF;
     and the drawn glasses mask."""
-    from byeglasses.landmarks import detect_faces
+    from byeglasses.pipeline.detect import detect_faces
     from byeglasses.synth.render import synthesize
 
     sample = synthesize(astronaut, detect_faces(astronaut)[0].landmarks, 0)

@@ -10,7 +10,8 @@ import pytest
 from PIL import Image
 
 from byeglasses.cli import build_parser, main
-from byeglasses.web.service import RemovalService, Settings
+from byeglasses.pipeline.remover import RemovalSettings
+from byeglasses.web.service import QUALITY, RemovalService
 
 
 @pytest.fixture(scope="module")
@@ -21,7 +22,7 @@ def service(tmp_path_factory):
 @pytest.fixture(scope="module")
 def photos(tmp_path_factory, astronaut):
     """Two different photos with drawn glasses."""
-    from byeglasses.landmarks import detect_faces
+    from byeglasses.pipeline.detect import detect_faces
     from byeglasses.synth.render import synthesize
 
     folder = tmp_path_factory.mktemp("photos")
@@ -40,8 +41,8 @@ def outcome(results):
 
 @pytest.mark.slow
 def test_requests_at_once_get_the_same_results_as_one_after_another(service, photos):
-    keep = Settings(min_change=1000.0)  # this request's faces are all left untouched
-    a = (photos, Settings())
+    keep = RemovalSettings(min_change=1000.0)  # this request's faces are all left untouched
+    a = (photos, RemovalSettings())
     b = (photos[::-1], keep)
     alone_a, alone_b = outcome(service.process(*a)), outcome(service.process(*b))
     assert [ok for _, ok, _, _ in alone_a] == [True, True]
@@ -97,21 +98,22 @@ def test_messages_name_the_upload_not_the_server_path(service, tmp_path):
     assert str(tmp_path) not in r_big.message + r_text.message
 
 
-def test_bad_settings_are_refused_with_a_message(service, photos):
+def test_a_device_that_does_not_exist_is_refused_with_a_message(service, photos):
     from byeglasses.errors import ByeGlassesError
 
-    with pytest.raises(ByeGlassesError, match="threshold must be within 0..1, got 2"):
-        service.process(photos, Settings(threshold=2.0))
     with pytest.raises(ByeGlassesError, match="unknown device 'gpu7'"):
-        service.process(photos, Settings(device="gpu7"))
+        service.process(photos, RemovalSettings(device="gpu7"))
 
 
-def test_page_defaults_are_the_command_line_defaults():
+def test_serve_starts_the_page_from_the_command_line_defaults():
+    from byeglasses.cli.remove import settings_from_args
+
     parser = build_parser()
-    remove = parser.parse_args(["remove", "x.jpg", "-o", "out"])
-    page = Settings()
-    assert (page.threshold, page.min_area, page.min_change, page.min_face, page.quality) == \
-        (remove.threshold, remove.min_area, remove.min_change, remove.min_face, remove.quality)
+    serve = parser.parse_args(["serve", "--checkpoint", "c.safetensors", "--device", "cpu"])
+    remove = parser.parse_args(["remove", "x.jpg", "-o", "out", "--checkpoint", "c.safetensors", "--device", "cpu"])
+    assert settings_from_args(serve) == settings_from_args(remove)
+    assert settings_from_args(serve).checkpoint == "c.safetensors"
+    assert QUALITY == remove.quality
 
 
 def test_serve_without_gradio_says_what_to_install(monkeypatch, capsys):

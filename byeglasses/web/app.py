@@ -8,16 +8,19 @@ import importlib.util
 import os
 import shutil
 import tempfile
+from dataclasses import replace
 from pathlib import Path
-from typing import Iterator, Optional
+from typing import Iterator
 
 from ..errors import ByeGlassesError
-from ..imageio import IMAGE_SUFFIXES
+from ..files import IMAGE_SUFFIXES
+from ..pipeline.remover import RemovalSettings
 from . import INSTALL_HINT
-from .service import MB, RemovalService, Settings, summary
+from .service import MB, RemovalService, summary
 
 TITLE = "byeglasses: remove eyeglasses from face photos"
 PREVIEW_HEIGHT = 480  # CSS pixels of each preview on the page
+AUTO = "auto"  # the device choice for RemovalSettings.device=None: CUDA, else MPS, else CPU
 
 
 def require_gradio() -> None:
@@ -37,7 +40,7 @@ def import_gradio():
 def device_choices(default: str):
     import torch
 
-    choices = ["auto", "cpu"] + ([] if default in ("auto", "cpu") else [default])
+    choices = [AUTO, "cpu"] + ([] if default in (AUTO, "cpu") else [default])
     choices += [f"cuda:{i}" for i in range(torch.cuda.device_count()) if f"cuda:{i}" != default]
     if default != "mps" and getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
         choices.append("mps")
@@ -48,7 +51,8 @@ def build_app(service: RemovalService):
     """The Blocks of the page. Per request: the uploaded files and settings in; (summary,
     [PhotoResult]) out into a gr.State (one per browser session), rendered one panel per photo."""
     gr = import_gradio()
-    defaults = Settings(device=service.default_device)
+    defaults = service.defaults
+    default_device = defaults.device or AUTO
     example_path = str(service.example())
 
     def process(files, threshold, min_area, min_change, min_face, device):
@@ -56,8 +60,9 @@ def build_app(service: RemovalService):
         if not paths:
             return ("Choose one or more photos first, or try the example.", [])
         try:
-            settings = Settings(threshold=float(threshold), min_area=float(min_area), min_change=float(min_change),
-                                min_face=float(min_face or 0) or None, device=device or defaults.device)
+            settings = replace(defaults, threshold=float(threshold), min_area=float(min_area),
+                               min_change=float(min_change), min_face=float(min_face or 0) or None,
+                               device=None if device in (None, AUTO) else device)
             results = service.process(paths, settings)
         except ByeGlassesError as e:
             return (f"**Error:** {e}", [])
@@ -81,8 +86,9 @@ def build_app(service: RemovalService):
                                          info="faces with less of their crop predicted as glasses are left alone")
                     min_change = gr.Number(value=defaults.min_change, minimum=0, label="min change (levels of 255)",
                                            info="faces the model would change less are left alone: no glasses")
-                    min_face = gr.Number(value=0, minimum=0, label="smallest face (px, 0 = 1/8 of the long side)")
-                    device = gr.Dropdown(device_choices(defaults.device), value=defaults.device, label="device")
+                    min_face = gr.Number(value=defaults.min_face or 0, minimum=0,
+                                         label="smallest face (px, 0 = 1/8 of the long side)")
+                    device = gr.Dropdown(device_choices(default_device), value=default_device, label="device")
         shown = gr.State(("", []))  # (summary, [PhotoResult]) of this browser session's last request
         inputs = [files, threshold, min_area, min_change, min_face, device]
 
@@ -113,9 +119,10 @@ def build_app(service: RemovalService):
 
 
 @contextlib.contextmanager
-def running(checkpoint=None, host: str = "127.0.0.1", port: int = 7860, max_upload_mb: float = 25.0,
-            device: Optional[str] = None, quiet: bool = True) -> Iterator[str]:
-    """Serve the page on host:port; yields its URL. Everything written goes to one temporary
+def running(defaults: RemovalSettings = RemovalSettings(), host: str = "127.0.0.1", port: int = 7860,
+            max_upload_mb: float = 25.0, quiet: bool = True) -> Iterator[str]:
+    """Serve the page on host:port; yields its URL. `defaults`: the checkpoint, the device and the
+    settings the page starts with. Everything written goes to one temporary
     folder (uploads, previews, results), deleted on exit. Gradio reads that folder when first
     imported: import it only here, so that nothing lands in the system's temporary folder."""
     require_gradio()
@@ -125,7 +132,7 @@ def running(checkpoint=None, host: str = "127.0.0.1", port: int = 7860, max_uplo
     app = None
     try:
         gr = import_gradio()
-        service = RemovalService(workdir, checkpoint=checkpoint, device=device, max_upload_mb=max_upload_mb)
+        service = RemovalService(workdir, defaults, max_upload_mb=max_upload_mb)
         app = build_app(service)
         app.queue(default_concurrency_limit=4)
         try:

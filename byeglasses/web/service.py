@@ -7,17 +7,17 @@ import shutil
 import tempfile
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
 import cv2
 import numpy as np
 
-from ..checkpoint import atomic_write
 from ..errors import ByeGlassesError, InputError
-from ..imageio import compose, format_notes, output_name, read_image, write_image, write_rgb
-from ..remove import MIN_AREA, MIN_CHANGE, GlassesRemover
+from ..files import atomic_write
+from ..pipeline.imageio import compose, format_notes, output_name, read_image, write_image, write_rgb
+from ..pipeline.remover import GlassesRemover, RemovalSettings
 
 # Previews on the page are shrunk to this long side; the download keeps the full resolution.
 PREVIEW_SIDE = 1280
@@ -25,33 +25,10 @@ PREVIEW_SIDE = 1280
 KEEP_RESULTS_S = 3600
 # Upload limits count MB as Gradio's page shows them: 2^20 bytes.
 MB = 2 ** 20
+# JPEG / WebP quality of the downloads: `byeglasses remove --quality`'s default.
+QUALITY = 95
 # Opacity of the red overlay where the glasses mask is 1.
 OVERLAY_ALPHA = 0.6
-
-
-@dataclass(frozen=True)
-class Settings:
-    """The page's advanced settings; defaults are the command line's."""
-
-    threshold: float = 0.5  # glasses-mask probability from which a pixel counts as glasses
-    min_area: float = MIN_AREA  # faces with a smaller glasses area (fraction of the crop) are left alone
-    min_change: float = MIN_CHANGE  # faces the model would change less (levels of 255) are left alone
-    min_face: Optional[float] = None  # smallest face searched for, px; None or 0: 1/8 of the long side
-    device: str = "auto"  # auto (CUDA, else MPS, else CPU), cpu, cuda, cuda:N or mps
-    quality: int = 95  # JPEG / WebP quality of the downloads
-
-    def check(self) -> "Settings":
-        if not 0.0 <= self.threshold <= 1.0:
-            raise ByeGlassesError(f"threshold must be within 0..1, got {self.threshold}")
-        if not 0.0 <= self.min_area <= 1.0:
-            raise ByeGlassesError(f"min area must be within 0..1, got {self.min_area}")
-        if self.min_change < 0:
-            raise ByeGlassesError(f"min change must be 0 or more, got {self.min_change}")
-        if self.min_face is not None and self.min_face < 0:
-            raise ByeGlassesError(f"smallest face must be 0 (automatic) or more pixels, got {self.min_face}")
-        if not 1 <= self.quality <= 100:
-            raise ByeGlassesError(f"quality must be within 1..100, got {self.quality}")
-        return self
 
 
 @dataclass
@@ -70,47 +47,47 @@ class PhotoResult:
 
 class RemovalService:
     """Shared by every request: the generator (one per device, loaded once, never modified) and a
-    lock under which one photo at a time goes through detection and the generator."""
+    lock under which one photo at a time goes through detection and the generator. `defaults`:
+    the checkpoint and device given to `byeglasses serve`, and the page's initial settings."""
 
-    def __init__(self, workdir, checkpoint=None, device: Optional[str] = None, max_upload_mb: float = 25.0):
+    def __init__(self, workdir, defaults: RemovalSettings = RemovalSettings(), max_upload_mb: float = 25.0):
         self.workdir = Path(workdir)
         self.results_dir = self.workdir / "results"
         self.results_dir.mkdir(parents=True, exist_ok=True)
-        self.checkpoint = checkpoint
-        self.default_device = device or "auto"
+        self.defaults = defaults
         self.max_upload_bytes = int(max_upload_mb * MB)
         self.max_upload_mb = max_upload_mb
-        self._models: Dict[str, GlassesRemover] = {}
+        self._models: Dict[Optional[str], GlassesRemover] = {}
         self._load_lock = threading.Lock()
         self._run_lock = threading.Lock()  # dlib's detectors are not documented as thread-safe
-        self.model(self.default_device)  # a bad --checkpoint fails at start, not on the first upload
+        self.model(defaults.device)  # a bad --checkpoint fails at start, not on the first upload
 
-    def model(self, device: str) -> GlassesRemover:
-        """The remover holding the generator on `device`, loaded on first use."""
-        device = device or self.default_device
+    def model(self, device: Optional[str]) -> GlassesRemover:
+        """The remover holding the generator on `device` (None: CUDA, else MPS, else CPU), loaded
+        on first use."""
         with self._load_lock:
             if device not in self._models:
-                self._models[device] = GlassesRemover(self.checkpoint, device=None if device == "auto" else device)
+                self._models[device] = GlassesRemover(settings=replace(self.defaults, device=device))
             return self._models[device]
 
-    def remover(self, settings: Settings) -> GlassesRemover:
+    def remover(self, settings: RemovalSettings) -> GlassesRemover:
         """A remover for one request: its own settings, the shared generator."""
         shared = self.model(settings.device)
-        return GlassesRemover(generator=shared.generator, resolution=shared.resolution,
-                              threshold=settings.threshold, min_area=settings.min_area,
-                              min_change=settings.min_change, min_face=settings.min_face or None)
+        return GlassesRemover(settings=replace(settings, checkpoint=self.defaults.checkpoint),
+                              generator=shared.generator, resolution=shared.resolution)
 
-    def process(self, paths: Sequence, settings: Settings = Settings()) -> List[PhotoResult]:
+    def process(self, paths: Sequence, settings: Optional[RemovalSettings] = None,
+                quality: int = QUALITY) -> List[PhotoResult]:
         """Each uploaded file -> a PhotoResult; a bad file gets a message and the others go on.
-        Bad settings raise ByeGlassesError."""
+        `settings`: this request's (default: `defaults`); its checkpoint is always the server's."""
         paths = [Path(p) for p in (paths or [])]
         self._prune()
-        remover = self.remover(settings.check())
+        remover = self.remover(settings or self.defaults)
         request = Path(tempfile.mkdtemp(prefix=time.strftime("%Y%m%d-%H%M%S-"), dir=self.results_dir))
         results = []
         for i, path in enumerate(paths):
             try:
-                results.append(self.process_one(path, remover, request / f"{i:03d}", settings))
+                results.append(self.process_one(path, remover, request / f"{i:03d}", quality))
             except (InputError, OSError) as e:
                 results.append(PhotoResult(path.name, False, _name_the_file(str(e), path)))
             except Exception as e:  # noqa: BLE001 - one bad photo must not stop the others or the server
@@ -118,7 +95,7 @@ class RemovalService:
                                                              f"{_name_the_file(str(e), path)}"))
         return results
 
-    def process_one(self, path: Path, remover: GlassesRemover, outdir: Path, settings: Settings) -> PhotoResult:
+    def process_one(self, path: Path, remover: GlassesRemover, outdir: Path, quality: int = QUALITY) -> PhotoResult:
         if path.is_file() and path.stat().st_size > self.max_upload_bytes:
             raise InputError(f"{path}: {path.stat().st_size / MB:.1f} MB is over this page's upload limit of "
                              f"{self.max_upload_mb:g} MB (byeglasses serve --max-upload-mb)")
@@ -126,7 +103,7 @@ class RemovalService:
         with self._run_lock:
             result = remover.remove(photo.rgb)
         if not result.faces:
-            from ..remove_cli import remover_min_face
+            from ..cli.remove import remover_min_face
 
             raise InputError(f"{path}: no face found (faces are searched from "
                              f"{remover_min_face(remover, photo.rgb.shape):.0f} px; see 'smallest face' in the "
@@ -137,7 +114,7 @@ class RemovalService:
         out = outdir / output_name(photo)
         outdir.mkdir(parents=True)
         if result.changed:
-            write_image(out, compose(photo, result.image, result.blend_mask > 0), photo, quality=settings.quality)
+            write_image(out, compose(photo, result.image, result.blend_mask > 0), photo, quality=quality)
         else:  # the photo is its own answer: copied byte for byte, as `byeglasses remove` does
             atomic_write(out, lambda tmp: shutil.copyfile(path, tmp))
             notes.append("no glasses removed: the download is the photo unchanged")
@@ -155,7 +132,7 @@ class RemovalService:
             from ..synth.render import synthesize
 
             original = data.astronaut()
-            remover = self.model(self.default_device)
+            remover = self.model(self.defaults.device)
             with self._run_lock:
                 faces = remover.detect(original)
             if not faces:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import signal
 import time
 
-from .errors import ByeGlassesError
+from ..errors import ByeGlassesError
+from .remove import settings_from_args
 
 DEFAULT_MAX_UPLOAD_MB = 25.0
 
@@ -30,13 +31,13 @@ def run(args) -> int:
         raise ByeGlassesError(f"--max-upload-mb must be within 0..10000, got {args.max_upload_mb:g}")
     if not 0 < args.port < 65536:
         raise ByeGlassesError(f"--port must be within 1..65535, got {args.port}")
-    from .web.app import require_gradio, running
+    from ..web.app import require_gradio, running
 
     require_gradio()  # says what to install before anything slow happens
     # SIGTERM (e.g. from a service manager) ends the server like Ctrl+C: the temporary folder is deleted.
     signal.signal(signal.SIGTERM, _interrupt)
-    with running(args.checkpoint, host=args.host, port=args.port, max_upload_mb=args.max_upload_mb,
-                 device=args.device) as url:
+    with running(settings_from_args(args), host=args.host, port=args.port,
+                 max_upload_mb=args.max_upload_mb) as url:
         print(f"byeglasses serve: open {url} in a browser (Ctrl+C stops the server)", flush=True)
         if args.host not in ("127.0.0.1", "localhost", "::1"):
             print(f"byeglasses serve: note: listening on {args.host}: other computers can use this page",
