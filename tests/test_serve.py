@@ -220,6 +220,20 @@ def test_the_example_is_one_click_away(page):
     assert page.locator(".photo-download").count() == 1
 
 
+def test_advanced_settings_reach_the_server(page, glasses_photo, tmp_path):
+    """min change 1000: the model may not change any face that much, so the photo comes back as it was."""
+    page.get_by_text("Advanced settings").click()
+    page.get_by_label("min change (levels of 255)").fill("1000")
+    page.get_by_label("min change (levels of 255)").press("Tab")
+    upload(page, [glasses_photo[0]])
+    wait_for_results(page, 1)
+    assert "face 1: no glasses found" in page.inner_text(RESULT)
+    with page.expect_download() as download:
+        page.click(".photo-download")
+    download.value.save_as(tmp_path / "same.png")
+    assert (tmp_path / "same.png").read_bytes() == glasses_photo[0].read_bytes()
+
+
 def test_stopping_the_server_deletes_everything_it_wrote(page, server, glasses_photo):
     """Run last: it stops the module's server. Uploads, previews and results all went to one
     temporary folder, which is gone after SIGTERM; the working folder and HOME stay empty."""

@@ -6,7 +6,7 @@ import signal
 import time
 
 from ..errors import ByeGlassesError
-from .remove import settings_from_args
+from .remove import DEFAULTS, _add_model_options, settings_from_args
 
 DEFAULT_MAX_UPLOAD_MB = 25.0
 
@@ -15,9 +15,9 @@ def configure_parser(p) -> None:
     p.add_argument("--host", default="127.0.0.1",
                    help="address to listen on; 0.0.0.0 lets other computers on the network use the page")
     p.add_argument("--port", type=int, default=7860, help="port to listen on")
-    p.add_argument("--checkpoint", default=None,
-                   help="generator checkpoint (.safetensors); default: the model shipped with the package")
-    p.add_argument("--device", default=None, help="cpu, cuda, cuda:N or mps; default: CUDA, else MPS, else CPU")
+    _add_model_options(p)  # as `remove`: the page starts with these settings (its advanced settings)
+    p.add_argument("--min-face", type=float, default=DEFAULTS.min_face,
+                   help="smallest face to process, in pixels (dlib box side); default: 1/8 of the photo's long side")
     p.add_argument("--max-upload-mb", type=float, default=DEFAULT_MAX_UPLOAD_MB,
                    help="largest photo file accepted, in MB (2^20 bytes, as the page counts them)")
 

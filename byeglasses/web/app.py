@@ -55,12 +55,13 @@ def build_app(service: RemovalService):
     default_device = defaults.device or AUTO
     example_path = str(service.example())
 
-    def process(files, threshold, min_area, min_change, min_face, device):
+    def process(files, threshold, glasses_threshold, blend, passes, min_area, min_change, min_face, device):
         paths = [f if isinstance(f, str) else getattr(f, "name", f) for f in (files or [])]
         if not paths:
             return ("Choose one or more photos first, or try the example.", [])
         try:
-            settings = replace(defaults, threshold=float(threshold), min_area=float(min_area),
+            settings = replace(defaults, threshold=float(threshold), glasses_threshold=float(glasses_threshold),
+                               blend=blend, passes=int(passes), min_area=float(min_area),
                                min_change=float(min_change), min_face=float(min_face or 0) or None,
                                device=None if device in (None, AUTO) else device)
             results = service.process(paths, settings)
@@ -80,17 +81,25 @@ def build_app(service: RemovalService):
                 run = gr.Button("Remove glasses", variant="primary", elem_id="run")
                 example = gr.Button("Try the example: the astronaut with drawn glasses", elem_id="example")
                 with gr.Accordion("Advanced settings", open=False):
-                    threshold = gr.Slider(0, 1, value=defaults.threshold, step=0.01, label="glasses threshold",
+                    glasses_threshold = gr.Slider(
+                        0, 1, value=defaults.glasses_threshold, step=0.01, label="glasses threshold",
+                        info="faces the glasses classifier gives a lower P(glasses) are left alone; 0: every face")
+                    threshold = gr.Slider(0, 1, value=defaults.threshold, step=0.01, label="mask threshold",
                                           info="mask probability from which a pixel counts as glasses")
+                    blend = gr.Radio(["mask", "change"], value=defaults.blend, label="blend",
+                                     info="mask: the whole glasses region; change: keep pixels the model "
+                                          "barely changes (sharper eyes, more frame left)")
+                    passes = gr.Number(value=defaults.passes, minimum=1, precision=0, label="passes",
+                                       info="faces still wearing glasses go through the model again, up to this")
                     min_area = gr.Number(value=defaults.min_area, minimum=0, maximum=1, label="min glasses area",
                                          info="faces with less of their crop predicted as glasses are left alone")
                     min_change = gr.Number(value=defaults.min_change, minimum=0, label="min change (levels of 255)",
-                                           info="faces the model would change less are left alone: no glasses")
+                                           info="faces the model would change less are left alone")
                     min_face = gr.Number(value=defaults.min_face or 0, minimum=0,
                                          label="smallest face (px, 0 = 1/8 of the long side)")
                     device = gr.Dropdown(device_choices(default_device), value=default_device, label="device")
         shown = gr.State(("", []))  # (summary, [PhotoResult]) of this browser session's last request
-        inputs = [files, threshold, min_area, min_change, min_face, device]
+        inputs = [files, threshold, glasses_threshold, blend, passes, min_area, min_change, min_face, device]
 
         run.click(process, inputs, shown, concurrency_limit=4)
         example.click(lambda: [example_path], None, files, queue=False).then(

@@ -108,7 +108,7 @@ class RemovalService:
             raise InputError(f"{path}: no face found (faces are searched from "
                              f"{remover_min_face(remover, photo.rgb.shape):.0f} px; see 'smallest face' in the "
                              "advanced settings)")
-        decisions = [f"face {i + 1}: {f.reason} (glasses p={f.glasses_probability:.2f})"
+        decisions = [f"face {i + 1}: {f.reason} (P(glasses) = {f.glasses_probability:.2f})"
                      for i, f in enumerate(result.faces)]
         notes = [f"note: {n}" for n in format_notes(photo)] if result.changed else []
         out = outdir / output_name(photo)
