@@ -3,7 +3,8 @@ headless Chromium, beside `byeglasses remove` on the same photo, runs interleave
 (goal: the page takes at most 1.2x the command). Also the pipeline alone in this process
 (read, remove, write), which both pay. Optionally saves a screenshot of the page with the
 built-in example's result. Usage:
-    python benchmarks/bench_serve.py [--runs 5] [--chromium /usr/bin/chromium] [--screenshot docs/img/serve.png]
+    python benchmarks/bench_serve.py [--runs 5] [--threads 1] [--chromium /usr/bin/chromium]
+        [--screenshot docs/img/serve.png]
 """
 
 import argparse
@@ -27,13 +28,19 @@ from bench_remove import test_photo  # noqa: E402
 
 # Gradio puts a group's classes on two nested elements: match the outer one.
 RESULT = ".photo-result:not(.photo-result .photo-result)"
+THREADS = 1  # torch threads in the server, the command and this process (--threads)
+
+
+def child_env(**extra):
+    """Environment of the server and the command: this checkout, and this run's torch threads."""
+    return dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS=str(THREADS), **extra)
 
 
 def start_server(tmp: Path):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    env = dict(os.environ, TMPDIR=str(tmp), PYTHONPATH=str(ROOT))
+    env = child_env(TMPDIR=str(tmp))
     proc = subprocess.Popen([sys.executable, "-m", "byeglasses", "serve", "--port", str(port)], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     for line in proc.stdout:
@@ -63,7 +70,7 @@ def command_once(photo: Path, outdir: Path) -> float:
     """`byeglasses remove PHOTO -o OUTDIR`, wall-clock seconds including start-up."""
     t = time.perf_counter()
     subprocess.run([sys.executable, "-m", "byeglasses", "remove", str(photo), "-o", str(outdir)], check=True,
-                   env=dict(os.environ, PYTHONPATH=str(ROOT)), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                   env=child_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     return time.perf_counter() - t
 
 
@@ -97,8 +104,15 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--chromium", default=shutil.which("chromium") or "/usr/bin/chromium")
+    ap.add_argument("--threads", type=int, default=1,
+                    help="torch threads for each of the three (1: steadier on a shared machine)")
     ap.add_argument("--screenshot", default=None, help="also save a screenshot of the page with a result here")
     args = ap.parse_args()
+    global THREADS
+    THREADS = args.threads
+    import torch
+
+    torch.set_num_threads(args.threads)
     from playwright.sync_api import sync_playwright
 
     from byeglasses.pipeline.remover import GlassesRemover
@@ -130,7 +144,7 @@ def main():
         proc.wait(timeout=60)
         shutil.rmtree(work, ignore_errors=True)
     page, command, pipeline = (statistics.median(v) for v in (page_s, command_s, pipeline_s))
-    print(f"1024x1024 JPEG, one face, medians of {args.runs}: page upload -> result {page:.2f} s; "
+    print(f"1024x1024 JPEG, one face, {args.threads} torch thread(s), medians of {args.runs}: page upload -> result {page:.2f} s; "
           f"`byeglasses remove` {command:.2f} s; pipeline alone (read, remove, write) {pipeline:.3f} s")
     print(f"fastest of {args.runs}: page {min(page_s):.2f} s; command {min(command_s):.2f} s; "
           f"pipeline {min(pipeline_s):.3f} s")
