@@ -21,6 +21,7 @@ COMMANDS = {
     "eval-verification": ("byeglasses.cli.eval_verification",
                           "face verification with the glasses on and after removal (the paper's Sec. 4.4)"),
     "train-classifier": ("byeglasses.cli.train_classifier", "train the glasses classifier `remove` consults"),
+    "serve": ("byeglasses.cli.serve", "a local web page: upload photos, download them without glasses (needs [web])"),
 }
 
 
