@@ -71,6 +71,8 @@ def generator_alone(run, runs):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--presets", nargs="+", default=["cpu"], help="generator presets to time (cpu, paper)")
+    parser.add_argument("--resolution", type=int, help="override the presets' resolution (the shipped model: "
+                        "--presets cpu --resolution 256)")
     parser.add_argument("--runs", type=int, default=10, help="timed runs per measurement (medians reported)")
     parser.add_argument("--threads", type=int, default=1, help="CPU threads for PyTorch and ONNX Runtime")
     parser.add_argument("--min-face", type=float, default=None,
@@ -86,6 +88,9 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.presets:
             cfg = get_preset(name)
+            if args.resolution:
+                cfg.model.resolution = args.resolution
+                name = f"{name}@{args.resolution}"
             r = cfg.model.resolution
             torch.manual_seed(0)
             generator = Generator(cfg.model).eval()
