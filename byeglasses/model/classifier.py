@@ -86,12 +86,13 @@ class GlassesJudge:
         return float(self.probability_bands(band_from_photo(rgb, landmarks)[None])[0])
 
 
-def save_classifier(model: GlassesClassifier, path, metadata: Optional[dict] = None) -> None:
+def save_classifier(model: GlassesClassifier, path, metadata: Optional[dict] = None,
+                    dtype: torch.dtype = torch.float32) -> None:
     from safetensors.torch import save_file
 
     from ..files import atomic_write
 
-    tensors = {k: v.detach().float().cpu().contiguous() for k, v in model.state_dict().items()
+    tensors = {k: v.detach().to(dtype).cpu().contiguous() for k, v in model.state_dict().items()
                if not k.endswith("num_batches_tracked")}
     meta = {"kind": "glasses-classifier", "width": str(model.width), **(metadata or {})}
     atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata=meta))
