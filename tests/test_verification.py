@@ -105,6 +105,8 @@ def test_run_verification_on_a_tiny_set(tiny_fv, tmp_path):
     for k in ("genuine_distance", "impostor_distance", "accuracy", "roc_auc"):
         assert same[k] == pytest.approx(on[k])
     assert same["eye_detail"] == pytest.approx(1.0)
+    assert same["eye_detail_clear"] == pytest.approx(1.0)
+    assert res["methods"]["blurred"]["eye_detail_clear"] < 0.5
     assert res["methods"]["blurred"]["eye_detail"] < 0.5
     assert on["still_glasses"] == 1.0
     # the gallery's descriptors were cached: a second run reads them back
