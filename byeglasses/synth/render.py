@@ -8,6 +8,7 @@ the lenses and the frame's cast shadow; outside it `x == y` exactly.
 from __future__ import annotations
 
 import functools
+import math
 from dataclasses import dataclass
 from typing import List, Optional, Tuple
 
@@ -70,6 +71,13 @@ def face_geometry(landmarks: np.ndarray, p: GlassesParams) -> _Geometry:
 
 def lens_outline(shape: str, a: float, b: float, n: int = 56) -> np.ndarray:
     """(n, 2) lens outline in lens coordinates (u outwards to the temple, v down), half-sizes a, b."""
+    u, v = _unit_outline(shape, n)
+    return np.stack([u * a, v * b], 1).astype(np.float32)
+
+
+@functools.lru_cache(maxsize=64)
+def _unit_outline(shape: str, n: int) -> Tuple[np.ndarray, np.ndarray]:
+    """The outline of `lens_outline` for half-sizes 1, 1 (one per shape: a pair of glasses uses it ~12 times)."""
     t = np.linspace(0, 2 * np.pi, n, endpoint=False)
     power = {"round": 2.0, "oval": 2.0, "rectangle": 7.0, "rounded_rectangle": 3.6, "aviator": 2.4,
              "cat_eye": 2.8, "browline": 3.2, "rimless": 3.0}[shape]
@@ -80,7 +88,8 @@ def lens_outline(shape: str, a: float, b: float, n: int = 56) -> np.ndarray:
         v = np.where(v > 0, v * (1.0 + 0.35 * (1 - u) / 2), v * 0.85)
     elif shape == "cat_eye":  # upswept outer top corner, narrower bottom
         v = np.where(v < 0, v - 0.45 * np.clip(u, 0, 1) ** 3, v * (0.85 - 0.1 * u))
-    return np.stack([u * a, v * b], 1).astype(np.float32)
+    u.flags.writeable = v.flags.writeable = False
+    return u, v
 
 
 def _to_image(local: np.ndarray, g: _Geometry, k: int) -> np.ndarray:
@@ -309,9 +318,12 @@ def render(face: np.ndarray, landmarks: np.ndarray, p: GlassesParams) -> Tuple[n
 
 
 def _lenses(out, p: GlassesParams, g: _Geometry, lens_k, coords, hw, origin, parts) -> np.ndarray:
-    """What is seen through the lenses: magnified/shrunk face, tint, mirror, reflection, edge ring, glare."""
+    """What is seen through the lenses: magnified/shrunk face, tint, mirror, reflection, edge ring, glare.
+
+    Each effect blends the view towards a colour, view -> (1 - a) view + a colour, in this order. They are
+    composed per pixel into view0 * keep + tint * tint_w + 255 * white and applied to the image once.
+    """
     lens_a = lens_k[0] + lens_k[1]
-    la = lens_a[..., None]
     view = out
     if p.magnification != 1.0:
         X, Y = np.meshgrid(np.arange(hw[1], dtype=np.float32), np.arange(hw[0], dtype=np.float32))
@@ -324,32 +336,45 @@ def _lenses(out, p: GlassesParams, g: _Geometry, lens_k, coords, hw, origin, par
         view = cv2.remap(out, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
     u_, v_ = coords[0][0] * lens_k[0] + coords[1][0] * lens_k[1], coords[0][1] * lens_k[0] + coords[1][1] * lens_k[1]
     lens_rgb = np.array(p.lens_rgb, np.float32)
+    keep, tint, tint_w, white = 1.0, lens_rgb, 0.0, 0.0  # scalars or (H, W); tint (3,) or (H, W, 3)
     if p.lens == "gradient":
-        op = p.lens_opacity + (p.lens_opacity_bottom - p.lens_opacity) * np.clip((v_ + 0.8) / 1.6, 0, 1)
-        view = view + op[..., None] * (lens_rgb - view)
+        tint_w = p.lens_opacity + (p.lens_opacity_bottom - p.lens_opacity) * np.clip((v_ + 0.8) / 1.6, 0, 1)
+        keep = 1 - tint_w
     elif p.lens == "mirrored":
         shade = np.clip(1.25 - 0.55 * (v_ + 1) + 0.15 * np.cos(3 * u_ + 1.5 * v_), 0.3, 1.3)
-        view = view + p.lens_opacity * (np.clip(lens_rgb * shade[..., None], 0, 255) - view)
+        tint, tint_w, keep = np.clip(lens_rgb * shade[..., None], 0, 255), p.lens_opacity, 1 - p.lens_opacity
     elif p.lens_opacity > 0:
-        view = view + p.lens_opacity * (lens_rgb - view)
+        tint_w, keep = p.lens_opacity, 1 - p.lens_opacity
     if p.reflection > 0:
-        ca, sa = np.cos(p.reflection_angle), np.sin(p.reflection_angle)
-        r = p.reflection * np.clip(0.5 + 0.5 * (u_ * ca + v_ * sa), 0, 1)
-        view = view + r[..., None] * (255 - view)
+        ca, sa = math.cos(p.reflection_angle), math.sin(p.reflection_angle)
+        a = p.reflection * np.clip(0.5 + 0.5 * (u_ * ca + v_ * sa), 0, 1)
+        keep, tint_w, white = keep * (1 - a), tint_w * (1 - a), white * (1 - a) + a
     if p.edge_ring != 0:
         ring = np.clip(lens_a - _fill(hw, parts.ring_inner[:1], origin) - _fill(hw, parts.ring_inner[1:], origin),
                        0, 1)
         if p.edge_ring > 0:
-            view = view + (p.edge_ring * ring)[..., None] * (255 - view)
-        else:
-            view = view * (1 + p.edge_ring * ring)[..., None]
+            a = p.edge_ring * ring
+            keep, tint_w, white = keep * (1 - a), tint_w * (1 - a), white * (1 - a) + a
+        else:  # a darker edge: view -> m view
+            m = 1 + p.edge_ring * ring
+            keep, tint_w, white = keep * m, tint_w * m, white * m
     for k, u0, v0, length, width, ang, strength in p.glares:
         du, dv = coords[int(k)][0] - u0, coords[int(k)][1] - v0
-        c, s = np.cos(ang), np.sin(ang)
+        c, s = math.cos(ang), math.sin(ang)
         r1, r2 = (du * c + dv * s) / length, (-du * s + dv * c) / width
-        glare = strength * np.exp(-(r1 * r1 + r2 * r2)) * lens_k[int(k)]
-        view = view + glare[..., None] * (255 - view)
-    return out + la * (view - out)
+        a = strength * np.exp(-(r1 * r1 + r2 * r2)) * lens_k[int(k)]
+        keep, tint_w, white = keep * (1 - a), tint_w * (1 - a), white * (1 - a) + a
+    # out + lens_a (view - out), with view = view0 keep + tint tint_w + 255 white
+    seen = lens_a * keep
+    if view is out:
+        res = out * (1 - lens_a + seen)[..., None]
+    else:
+        res = out * (1 - lens_a)[..., None] + view * seen[..., None]
+    if np.ndim(tint_w) or tint_w:
+        res += (lens_a * tint_w)[..., None] * tint
+    if np.ndim(white) or white:
+        res += (255 * lens_a * white)[..., None]
+    return res
 
 
 def synthesize(face: np.ndarray, landmarks: np.ndarray, seed_or_rng, dist: Optional[GlassesDistribution] = None,
