@@ -378,8 +378,9 @@ def _lenses(out, p: GlassesParams, g: _Geometry, lens_k, coords, hw, origin, par
 
 
 def synthesize(face: np.ndarray, landmarks: np.ndarray, seed_or_rng, dist: Optional[GlassesDistribution] = None,
-               params: Optional[GlassesParams] = None) -> SynthSample:
-    """Draw glasses (`params`, or a sample of `dist` from `seed_or_rng`) onto `face` (H, W, 3) uint8."""
+               params: Optional[GlassesParams] = None, face_mask: Optional[np.ndarray] = None) -> SynthSample:
+    """Draw glasses (`params`, or a sample of `dist` from `seed_or_rng`) onto `face` (H, W, 3) uint8.
+    `face_mask`: the face's shape mask (H, W) uint8 0/1 when already known (it depends on the landmarks only)."""
     face = np.asarray(face)
     if face.dtype != np.uint8 or face.ndim != 3 or face.shape[2] != 3:
         raise InputError(f"face must be an (H, W, 3) uint8 RGB image, got {face.dtype} {face.shape}")
@@ -389,5 +390,6 @@ def synthesize(face: np.ndarray, landmarks: np.ndarray, seed_or_rng, dist: Optio
     if params is None:
         params = (dist or _DEFAULT_DIST).sample(np.random.default_rng(seed_or_rng))
     x, glasses_mask = render(face, landmarks, params)
-    face_mask = (face_shape_mask(landmarks, *face.shape[:2]) >= 0.5).astype(np.uint8)
+    if face_mask is None:
+        face_mask = (face_shape_mask(landmarks, *face.shape[:2]) >= 0.5).astype(np.uint8)
     return SynthSample(x=x, y=face.copy(), glasses_mask=glasses_mask, face_mask=face_mask, params=params)
