@@ -43,6 +43,11 @@ class _Geometry:
     fxk: List[float]  # per lens: the lens on the side the face turns away from is narrower
     centres: List[np.ndarray]  # lens centres: image-left lens, image-right lens
     ears: List[np.ndarray]  # where the temples end
+    axes: List[np.ndarray] = None  # per lens (2, 2): rows are image vectors of one unit of u and of v
+
+    def __post_init__(self):
+        self.axes = [np.stack([self.ex * (out * self.fxk[k]), self.ey]).astype(np.float32)
+                     for k, out in enumerate((-1.0, 1.0))]
 
 
 def face_geometry(landmarks: np.ndarray, p: GlassesParams) -> _Geometry:
@@ -93,17 +98,30 @@ def _unit_outline(shape: str, n: int) -> Tuple[np.ndarray, np.ndarray]:
 
 
 def _to_image(local: np.ndarray, g: _Geometry, k: int) -> np.ndarray:
-    out = -1.0 if k == 0 else 1.0
-    return g.centres[k] + np.outer(local[:, 0] * out * g.fxk[k], g.ex) + np.outer(local[:, 1], g.ey)
+    """Lens coordinates (..., 2) of lens k (u outwards, v down) -> image pixels (..., 2)."""
+    return local @ g.axes[k] + g.centres[k]
 
 
 def _stroke(pts: np.ndarray, w0: float, w1: float) -> np.ndarray:
     """Polygon of a polyline drawn with a width going from w0 to w1."""
-    tang = np.gradient(pts, axis=0)
-    tang /= np.maximum(np.linalg.norm(tang, axis=1, keepdims=True), 1e-6)
-    normal = np.stack([-tang[:, 1], tang[:, 0]], 1)
-    half = np.linspace(w0, w1, len(pts))[:, None] / 2
+    tang = np.empty_like(pts)  # central differences, one-sided at the ends
+    tang[1:-1] = pts[2:] - pts[:-2]
+    tang[0], tang[-1] = pts[1] - pts[0], pts[-1] - pts[-2]
+    tang /= np.maximum(np.sqrt((tang * tang).sum(1, keepdims=True)), 1e-6)
+    normal = tang[:, ::-1] * [-1, 1]
+    half = (w0 + (w1 - w0) * _ramp(len(pts)))[:, None] / 2
     return np.concatenate([pts + normal * half, (pts - normal * half)[::-1]])
+
+
+@functools.lru_cache(maxsize=16)
+def _ramp(n: int) -> np.ndarray:
+    """(n,) 0..1 evenly spaced (np.linspace is slow for the few points drawn here)."""
+    t = np.linspace(0.0, 1.0, n)
+    t.flags.writeable = False
+    return t
+
+
+_INV255 = np.float32(1.0 / 255)
 
 
 def _fill(hw: Tuple[int, int], polys, origin: np.ndarray) -> np.ndarray:
@@ -111,7 +129,7 @@ def _fill(hw: Tuple[int, int], polys, origin: np.ndarray) -> np.ndarray:
     canvas = np.zeros(hw, np.uint8)
     pts = [np.round((p - origin) * 16).astype(np.int32) for p in polys]
     cv2.fillPoly(canvas, pts, 255, cv2.LINE_AA, shift=4)
-    return canvas.astype(np.float32) * (1.0 / 255)
+    return np.multiply(canvas, _INV255, dtype=np.float32)
 
 
 def _noise(hw: Tuple[int, int], cells: float, rng: np.random.Generator) -> np.ndarray:
@@ -122,8 +140,11 @@ def _noise(hw: Tuple[int, int], cells: float, rng: np.random.Generator) -> np.nd
 
 
 def _bezier(p0, p1, ctrl, n: int = 9) -> np.ndarray:
-    t = np.linspace(0, 1, n)[:, None]
+    t = _ramp(n)[:, None]
     return (1 - t) ** 2 * p0 + 2 * t * (1 - t) * ctrl + t ** 2 * p1
+
+
+_CIRCLE = np.stack([np.cos(np.linspace(0, 2 * np.pi, 16)), np.sin(np.linspace(0, 2 * np.pi, 16))])
 
 
 @dataclass
@@ -145,27 +166,34 @@ def glasses_parts(p: GlassesParams, g: _Geometry) -> _Parts:
     rimless = p.shape == "rimless"
     parts = _Parts([], [], [], [], [], [], [])
     inner_pts, hinges = [], []
+    rw = 0.03 * S
+    inner = a - (0 if rimless else t / 2)
+    # every outline of a lens at once: (half-width, half-height) of lens, rim outer/inner, gloss band, ring
+    sizes = np.array([(a, b), (a + t / 2, b + t / 2), (a - t / 2, b - t / 2), (a + 0.3 * t, b + 0.3 * t),
+                      (a + 0.05 * t, b + 0.05 * t), (inner - rw, inner * p.lens_aspect - rw)])
+    u, v = _unit_outline(p.shape, 56)
+    local = np.stack([u * sizes[:, :1], v * sizes[:, 1:]], -1).astype(np.float32)  # (6, 56, 2)
+    outline = local[0]
+    vb = p.bridge_height * b
+    inner_side = outline[outline[:, 0] < 0]
+    extra = [inner_side[np.argmin(np.abs(inner_side[:, 1] - vb))], (a + 0.3 * t, -0.45 * b)]  # bridge end, hinge
+    if p.nose_pads:
+        pr = 0.045 * S
+        extra += list(np.stack([0.55 * pr * _CIRCLE[0], pr * _CIRCLE[1]], 1) + [-a * 0.8, b * 0.45])
+    extra = np.array(extra, np.float32)
     for k in (0, 1):
-        parts.lens.append(_to_image(lens_outline(p.shape, a, b), g, k))
+        lens, rim_outer, rim_inner, gloss_outer, gloss_inner, ring = _to_image(local, g, k)
+        parts.lens.append(lens)
         if not rimless:
-            parts.rim_outer.append(_to_image(lens_outline(p.shape, a + t / 2, b + t / 2), g, k))
-            parts.rim_inner.append(_to_image(lens_outline(p.shape, a - t / 2, b - t / 2), g, k))
-            parts.gloss.append((_to_image(lens_outline(p.shape, a + 0.3 * t, b + 0.3 * t), g, k),
-                                _to_image(lens_outline(p.shape, a + 0.05 * t, b + 0.05 * t), g, k)))
-        rw = 0.03 * S
-        inner = a - (0 if rimless else t / 2)
-        parts.ring_inner.append(_to_image(lens_outline(p.shape, inner - rw, inner * p.lens_aspect - rw), g, k))
-        outline = lens_outline(p.shape, a, b)
-        vb = p.bridge_height * b
-        inner_side = outline[outline[:, 0] < 0]
-        inner_pts.append(_to_image(inner_side[[np.argmin(np.abs(inner_side[:, 1] - vb))]], g, k)[0])
-        hinge_local = np.array([[a + 0.3 * t, -0.45 * b]], np.float32)
-        hinges.append(_to_image(hinge_local, g, k)[0])
+            parts.rim_outer.append(rim_outer)
+            parts.rim_inner.append(rim_inner)
+            parts.gloss.append((gloss_outer, gloss_inner))
+        parts.ring_inner.append(ring)
+        points = _to_image(extra, g, k)
+        inner_pts.append(points[0])
+        hinges.append(points[1])
         if p.nose_pads:
-            pr = 0.045 * S
-            pad = np.stack([0.55 * pr * np.cos(np.linspace(0, 2 * np.pi, 16)),
-                            pr * np.sin(np.linspace(0, 2 * np.pi, 16))], 1) + [-a * 0.8, b * 0.45]
-            parts.pads.append(_to_image(pad.astype(np.float32), g, k))
+            parts.pads.append(points[2:])
     bw = t * (0.9 if rimless or p.frame in ("metal",) else 1.0)
     gap = inner_pts[1] - inner_pts[0]
     ctrl = 0.5 * (inner_pts[0] + inner_pts[1]) - g.ey * (p.bridge_arch * float(np.linalg.norm(gap)))
@@ -178,7 +206,7 @@ def glasses_parts(p: GlassesParams, g: _Geometry) -> _Parts:
     for k, out in ((0, -1.0), (1, 1.0)):
         reach = float((g.ears[k] - hinges[k]) @ g.ex) * out
         end = g.ears[k] if reach > 0.04 * S else hinges[k] + g.ex * out * 0.04 * S + g.ey * 0.01 * S
-        parts.strokes.append(_stroke(np.linspace(hinges[k], end, 6), tw, 0.8 * tw))
+        parts.strokes.append(_stroke(hinges[k] + _ramp(6)[:, None] * (end - hinges[k]), tw, 0.8 * tw))
     return parts
 
 
@@ -190,7 +218,7 @@ def _lens_coords(X, Y, g: _Geometry, k: int, a: float, b: float):
 
 
 def _frame_colour(p: GlassesParams, hw, rng) -> np.ndarray:
-    """(H, W, 3) float32 frame colour with its pattern or shading."""
+    """(3, H, W) float32 frame colour with its pattern or shading."""
     c1, c2 = np.array(p.frame_rgb, np.float32), np.array(p.frame_rgb2, np.float32)
     if p.frame == "tortoise":
         n = 0.65 * _noise(hw, 9, rng) + 0.35 * _noise(hw, 3, rng)
@@ -199,7 +227,7 @@ def _frame_colour(p: GlassesParams, hw, rng) -> np.ndarray:
         h = np.clip(_noise(hw, 4, rng) * 1.6 - 0.3, 0, 1)
     else:
         h = 0.35 * _noise(hw, 6, rng) ** 2
-    return c1 + h[..., None] * (c2 - c1)
+    return c1[:, None, None] + h * (c2 - c1)[:, None, None]
 
 
 @functools.lru_cache(maxsize=32)
@@ -252,11 +280,13 @@ def render(face: np.ndarray, landmarks: np.ndarray, p: GlassesParams) -> Tuple[n
     if x1 <= x0 or y1 <= y0:
         return face.copy(), np.zeros((H, W), np.uint8)
     hw, origin = (y1 - y0, x1 - x0), np.array([x0, y0], np.float32)
-    base = face[y0:y1, x0:x1].astype(np.float32)
+    # colour images are planar (3, h, w) from here on: numpy broadcasts a (h, w) weight over them
+    # much faster than over the 3 interleaved channels of (h, w, 3)
+    base = np.ascontiguousarray(face[y0:y1, x0:x1].transpose(2, 0, 1), dtype=np.float32)
     rng = np.random.default_rng(p.pattern_seed)
 
     if parts is None:
-        colour, frame_a = rgb_full[y0:y1, x0:x1], alpha_full[y0:y1, x0:x1]
+        colour, frame_a = rgb_full[y0:y1, x0:x1].transpose(2, 0, 1), alpha_full[y0:y1, x0:x1]
         lens_a, pads_a, silhouette = np.zeros(hw, np.float32), np.zeros(hw, np.float32), frame_a
     else:
         lens_k = [_fill(hw, [poly], origin) for poly in parts.lens]
@@ -289,7 +319,7 @@ def render(face: np.ndarray, landmarks: np.ndarray, p: GlassesParams) -> Tuple[n
             # a specular band along the upper rim of plastic frames
             band = sum(np.clip(_fill(hw, [o], origin) - _fill(hw, [i], origin), 0, 1) * np.clip(-c[1] * 1.5, 0, 1)
                        for (o, i), c in zip(parts.gloss, coords))
-            colour += (p.frame_gloss * band)[..., None] * (255 - colour)
+            colour += (p.frame_gloss * band) * (255 - colour)
         lens_dark = p.lens_opacity if p.lens != "gradient" else 0.5 * (p.lens_opacity + p.lens_opacity_bottom)
         silhouette = np.maximum(np.maximum(frame_a, pads_a), lens_a * 0.8 * lens_dark)
 
@@ -297,21 +327,19 @@ def render(face: np.ndarray, landmarks: np.ndarray, p: GlassesParams) -> Tuple[n
     M = np.float32([[1, 0, shadow_vec[0]], [0, 1, shadow_vec[1]]])
     shadow = cv2.GaussianBlur(cv2.warpAffine(silhouette, M, (hw[1], hw[0])), (0, 0), sigma)
     shadow = np.clip((shadow * p.shadow_strength - SHADOW_EPS) / (1 - SHADOW_EPS), 0, 1)
-    out = base * (1 - shadow)[..., None]
+    out = base * (1 - shadow)
 
     if parts is not None:
         out = _lenses(out, p, g, lens_k, coords, hw, origin, parts)
-        if p.shape == "browline":
-            metal = np.array((170, 170, 175), np.float32)
-            out += (pads_a[..., None]) * (metal - out)
-        else:
-            out += pads_a[..., None] * (np.array((225, 225, 220), np.float32) - out)
-    out += frame_a[..., None] * (colour - out)
+        pad_rgb = (170, 170, 175) if p.shape == "browline" else (225, 225, 220)  # browline: its metal wire
+        out += pads_a * (np.array(pad_rgb, np.float32)[:, None, None] - out)
+    out += frame_a * (colour - out)
 
     mask = (frame_a > MASK_EPS) | (lens_a > MASK_EPS) | (pads_a > MASK_EPS) | (shadow > 0)
     x = face.copy()
-    crop = x[y0:y1, x0:x1]
-    crop[mask] = np.clip(out[mask] + 0.5, 0, 255).astype(np.uint8)
+    out += 0.5
+    np.clip(out, 0, 255, out=out)
+    np.copyto(x[y0:y1, x0:x1], out.transpose(1, 2, 0), casting="unsafe", where=mask[..., None])
     full_mask = np.zeros((H, W), np.uint8)
     full_mask[y0:y1, x0:x1] = mask
     return x, full_mask
@@ -333,16 +361,17 @@ def _lenses(out, p: GlassesParams, g: _Geometry, lens_k, coords, hw, origin, par
             inside = lens_k[k] > 0
             mx[inside] = cx + (X[inside] - cx) / p.magnification
             my[inside] = cy + (Y[inside] - cy) / p.magnification
-        view = cv2.remap(out, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        view = np.stack([cv2.remap(plane, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+                         for plane in out])
     u_, v_ = coords[0][0] * lens_k[0] + coords[1][0] * lens_k[1], coords[0][1] * lens_k[0] + coords[1][1] * lens_k[1]
     lens_rgb = np.array(p.lens_rgb, np.float32)
-    keep, tint, tint_w, white = 1.0, lens_rgb, 0.0, 0.0  # scalars or (H, W); tint (3,) or (H, W, 3)
+    keep, tint, tint_w, white = 1.0, lens_rgb[:, None, None], 0.0, 0.0  # scalars or (h, w); tint (3, 1|h, 1|w)
     if p.lens == "gradient":
         tint_w = p.lens_opacity + (p.lens_opacity_bottom - p.lens_opacity) * np.clip((v_ + 0.8) / 1.6, 0, 1)
         keep = 1 - tint_w
     elif p.lens == "mirrored":
         shade = np.clip(1.25 - 0.55 * (v_ + 1) + 0.15 * np.cos(3 * u_ + 1.5 * v_), 0.3, 1.3)
-        tint, tint_w, keep = np.clip(lens_rgb * shade[..., None], 0, 255), p.lens_opacity, 1 - p.lens_opacity
+        tint, tint_w, keep = np.clip(lens_rgb[:, None, None] * shade, 0, 255), p.lens_opacity, 1 - p.lens_opacity
     elif p.lens_opacity > 0:
         tint_w, keep = p.lens_opacity, 1 - p.lens_opacity
     if p.reflection > 0:
@@ -367,13 +396,13 @@ def _lenses(out, p: GlassesParams, g: _Geometry, lens_k, coords, hw, origin, par
     # out + lens_a (view - out), with view = view0 keep + tint tint_w + 255 white
     seen = lens_a * keep
     if view is out:
-        res = out * (1 - lens_a + seen)[..., None]
+        res = out * (1 - lens_a + seen)
     else:
-        res = out * (1 - lens_a)[..., None] + view * seen[..., None]
+        res = out * (1 - lens_a) + view * seen
     if np.ndim(tint_w) or tint_w:
-        res += (lens_a * tint_w)[..., None] * tint
+        res += (lens_a * tint_w) * tint
     if np.ndim(white) or white:
-        res += (255 * lens_a * white)[..., None]
+        res += 255 * lens_a * white
     return res
 
 
