@@ -291,9 +291,10 @@ def render(face: np.ndarray, landmarks: np.ndarray, p: GlassesParams) -> Tuple[n
     else:
         lens_k = [_fill(hw, [poly], origin) for poly in parts.lens]
         lens_a = lens_k[0] + lens_k[1]
-        if parts.rim_outer:
+        if parts.rim_outer and p.shape == "browline":
             rim_k = [_fill(hw, [o], origin) - _fill(hw, [i], origin) for o, i in zip(parts.rim_outer, parts.rim_inner)]
-            rim = np.clip(rim_k[0] + rim_k[1], 0, 1)
+        elif parts.rim_outer:  # both rims in one fill each: the two lenses never touch
+            rim = np.clip(_fill(hw, parts.rim_outer, origin) - _fill(hw, parts.rim_inner, origin), 0, 1)
         else:
             rim = np.zeros(hw, np.float32)
         strokes = _fill(hw, parts.strokes[:1], origin)
@@ -349,12 +350,20 @@ def _lenses(out, p: GlassesParams, g: _Geometry, lens_k, coords, hw, origin, par
     """What is seen through the lenses: magnified/shrunk face, tint, mirror, reflection, edge ring, glare.
 
     Each effect blends the view towards a colour, view -> (1 - a) view + a colour, in this order. They are
-    composed per pixel into view0 * keep + tint * tint_w + 255 * white and applied to the image once.
+    composed per pixel into view0 * keep + tint * tint_w + 255 * white and applied to the image once,
+    inside the lenses' bounding box (`out`, which the caller owns, is changed there and returned).
     """
+    pts = np.concatenate(parts.lens) - origin
+    bx0, by0 = np.maximum(np.floor(pts.min(0)).astype(int) - 2, 0)
+    bx1, by1 = np.minimum(np.ceil(pts.max(0)).astype(int) + 3, [hw[1], hw[0]])
+    box = (slice(by0, by1), slice(bx0, bx1))
+    lens_k = [lk[box] for lk in lens_k]
+    coords = [(u[box], v[box]) for u, v in coords]
     lens_a = lens_k[0] + lens_k[1]
+    full, out = out, out[:, box[0], box[1]]
     view = out
     if p.magnification != 1.0:
-        X, Y = np.meshgrid(np.arange(hw[1], dtype=np.float32), np.arange(hw[0], dtype=np.float32))
+        X, Y = np.meshgrid(np.arange(bx0, bx1, dtype=np.float32), np.arange(by0, by1, dtype=np.float32))
         mx, my = X.copy(), Y.copy()
         for k in (0, 1):
             cx, cy = g.centres[k] - origin
@@ -362,7 +371,7 @@ def _lenses(out, p: GlassesParams, g: _Geometry, lens_k, coords, hw, origin, par
             mx[inside] = cx + (X[inside] - cx) / p.magnification
             my[inside] = cy + (Y[inside] - cy) / p.magnification
         view = np.stack([cv2.remap(plane, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-                         for plane in out])
+                         for plane in full])
     u_, v_ = coords[0][0] * lens_k[0] + coords[1][0] * lens_k[1], coords[0][1] * lens_k[0] + coords[1][1] * lens_k[1]
     lens_rgb = np.array(p.lens_rgb, np.float32)
     keep, tint, tint_w, white = 1.0, lens_rgb[:, None, None], 0.0, 0.0  # scalars or (h, w); tint (3, 1|h, 1|w)
@@ -379,8 +388,7 @@ def _lenses(out, p: GlassesParams, g: _Geometry, lens_k, coords, hw, origin, par
         a = p.reflection * np.clip(0.5 + 0.5 * (u_ * ca + v_ * sa), 0, 1)
         keep, tint_w, white = keep * (1 - a), tint_w * (1 - a), white * (1 - a) + a
     if p.edge_ring != 0:
-        ring = np.clip(lens_a - _fill(hw, parts.ring_inner[:1], origin) - _fill(hw, parts.ring_inner[1:], origin),
-                       0, 1)
+        ring = np.clip(lens_a - _fill(lens_a.shape, parts.ring_inner, origin + [bx0, by0]), 0, 1)  # lenses never touch
         if p.edge_ring > 0:
             a = p.edge_ring * ring
             keep, tint_w, white = keep * (1 - a), tint_w * (1 - a), white * (1 - a) + a
@@ -403,7 +411,8 @@ def _lenses(out, p: GlassesParams, g: _Geometry, lens_k, coords, hw, origin, par
         res += (lens_a * tint_w) * tint
     if np.ndim(white) or white:
         res += 255 * lens_a * white
-    return res
+    full[:, box[0], box[1]] = res
+    return full
 
 
 def synthesize(face: np.ndarray, landmarks: np.ndarray, seed_or_rng, dist: Optional[GlassesDistribution] = None,
