@@ -340,7 +340,9 @@ def render(face: np.ndarray, landmarks: np.ndarray, p: GlassesParams) -> Tuple[n
     x = face.copy()
     out += 0.5
     np.clip(out, 0, 255, out=out)
-    np.copyto(x[y0:y1, x0:x1], out.transpose(1, 2, 0), casting="unsafe", where=mask[..., None])
+    # the changed pixels into the crop of x (a view that cv2 writes through): far faster than numpy's
+    # masked copy of interleaved channels
+    cv2.copyTo(cv2.merge(list(out.astype(np.uint8))), mask.view(np.uint8), x[y0:y1, x0:x1])
     full_mask = np.zeros((H, W), np.uint8)
     full_mask[y0:y1, x0:x1] = mask
     return x, full_mask
