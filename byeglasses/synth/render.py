@@ -301,7 +301,7 @@ def render(face: np.ndarray, landmarks: np.ndarray, p: GlassesParams) -> Tuple[n
         for s in parts.strokes[1:]:
             strokes = np.maximum(strokes, _fill(hw, [s], origin))
         pads_a = 0.4 * _fill(hw, parts.pads, origin) if parts.pads else np.zeros(hw, np.float32)
-        X, Y = np.meshgrid(np.arange(x0, x1, dtype=np.float32), np.arange(y0, y1, dtype=np.float32))
+        X, Y = np.arange(x0, x1, dtype=np.float32)[None, :], np.arange(y0, y1, dtype=np.float32)[:, None]
         a = 0.5 * p.lens_width * S
         b = a * p.lens_aspect
         coords = [_lens_coords(X, Y, g, k, a, b) for k in (0, 1)]
