@@ -125,24 +125,29 @@ def reference_item_rates(tree: Path, args, files) -> dict:
 # ---------------------------------------------------------------- step
 
 def _config(preset: str, overrides):
-    from byeglasses.config import get_preset
-    from byeglasses.train import apply_overrides
+    try:
+        from byeglasses.model.config import get_preset
+        from byeglasses.cli.train import apply_overrides
+    except ImportError:
+        from byeglasses.config import get_preset
+        from byeglasses.train import apply_overrides
 
     return apply_overrides(get_preset(preset), list(overrides))
 
 
 def _model(cfg, device):
     """The GAN on `device` as `byeglasses train` builds it."""
-    from byeglasses import train
-
-    if hasattr(train, "build_model"):
-        return train.build_model(cfg, device)
-    from byeglasses.gan import ByeGlassesGAN  # the code before build_model existed
     from byeglasses.identity import load_identity_extractor
 
+    try:
+        from byeglasses.model.gan import ByeGlassesGAN
+    except ImportError:
+        from byeglasses.gan import ByeGlassesGAN
     identity = load_identity_extractor(cfg.loss.identity, cfg.model.resolution, device) \
         if cfg.loss.lambda_id > 0 else None
-    model = ByeGlassesGAN(cfg, identity).to(device)
+    if "device" in inspect.signature(ByeGlassesGAN).parameters:
+        return ByeGlassesGAN(cfg, identity, device=device)
+    model = ByeGlassesGAN(cfg, identity).to(device)  # the code of f63433b: channels_last on CUDA
     return model.to(memory_format=torch.channels_last) if device.type == "cuda" else model
 
 

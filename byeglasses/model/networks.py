@@ -11,11 +11,30 @@ from torch import nn
 from .config import ModelConfig
 
 
+class InstanceNorm2d(nn.InstanceNorm2d):
+    """nn.InstanceNorm2d (same parameters, same values) that leaves a channels_last input channels_last.
+
+    PyTorch's own runs batch norm on a (1, B*C, H, W) view, which needs NCHW memory: a channels_last
+    tensor is copied into NCHW and the result back. Here the statistics are reductions over H, W
+    (in float32) and the rest is elementwise, so the layout is kept."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if (x.dim() != 4 or self.track_running_stats or x.is_contiguous()
+                or not x.is_contiguous(memory_format=torch.channels_last)):
+            return super().forward(x)
+        xf = x.float()
+        var, mean = torch.var_mean(xf, dim=(2, 3), keepdim=True, correction=0)
+        y = (xf - mean) * torch.rsqrt(var + self.eps)
+        if self.affine:
+            y = y * self.weight.view(1, -1, 1, 1) + self.bias.view(1, -1, 1, 1)
+        return y.to(x.dtype)
+
+
 def down_block(c_in: int, c_out: int) -> nn.Sequential:
     """conv (stride 2) → InstanceNorm → LeakyReLU: halves the resolution."""
     return nn.Sequential(
         nn.Conv2d(c_in, c_out, 4, stride=2, padding=1),
-        nn.InstanceNorm2d(c_out, affine=True),
+        InstanceNorm2d(c_out, affine=True),
         nn.LeakyReLU(0.2, inplace=True),
     )
 
@@ -24,7 +43,7 @@ def up_block(c_in: int, c_out: int) -> nn.Sequential:
     """transposed conv (stride 2) → InstanceNorm → LeakyReLU: doubles the resolution."""
     return nn.Sequential(
         nn.ConvTranspose2d(c_in, c_out, 4, stride=2, padding=1),
-        nn.InstanceNorm2d(c_out, affine=True),
+        InstanceNorm2d(c_out, affine=True),
         nn.LeakyReLU(0.2, inplace=True),
     )
 
@@ -137,7 +156,7 @@ class PatchDiscriminator(nn.Module):
             stride = 2 if i < n else 1
             layers += [
                 nn.Conv2d(c, c_out, 4, stride=stride, padding=1),
-                nn.InstanceNorm2d(c_out, affine=True),
+                InstanceNorm2d(c_out, affine=True),
                 nn.LeakyReLU(0.2, inplace=True),
             ]
             c = c_out

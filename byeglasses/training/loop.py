@@ -121,10 +121,7 @@ class Run:
 
     def model(self, identity: Optional[torch.nn.Module]) -> ByeGlassesGAN:
         """Generator, discriminators and optimizers, on the device."""
-        model = ByeGlassesGAN(self.config, identity).to(self.device)
-        if self.device.type == "cuda":
-            model = model.to(memory_format=torch.channels_last)
-        return model
+        return ByeGlassesGAN(self.config, identity, device=self.device)
 
     def resume(self, model: ByeGlassesGAN) -> dict:
         state = load_training_state(self.ckpt_path, model)
@@ -190,12 +187,12 @@ class Run:
         dataset.set_epoch(state["epoch"])
         sampler = EpochSampler(len(dataset), tc.seed, state["epoch"], self.rank, self.world, start=state["position"])
         return torch.utils.data.DataLoader(dataset, batch_size=tc.batch_size, sampler=sampler,
-                                           num_workers=tc.num_workers, drop_last=True,
+                                           num_workers=tc.workers(self.world), drop_last=True,
                                            pin_memory=self.device.type == "cuda")
 
     def step(self, model: ByeGlassesGAN, batch: dict, state: dict) -> Dict[str, float]:
         """One GAN step; stops the run (every rank) on a non-finite loss, before anything is saved."""
-        terms = model.training_step(batch, step=state["step"])
+        terms = {k: float(v) for k, v in model.training_step(batch, step=state["step"]).items()}
         bad = [k for k, v in terms.items() if not math.isfinite(v)]
         if dist.any_true(bool(bad)):
             raise NonFiniteLoss(
