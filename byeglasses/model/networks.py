@@ -11,23 +11,29 @@ from torch import nn
 from .config import ModelConfig
 
 
-class InstanceNorm2d(nn.InstanceNorm2d):
-    """nn.InstanceNorm2d (same parameters, same values) that leaves a channels_last input channels_last.
+def instance_norm_keeping_layout(x: torch.Tensor, weight: Optional[torch.Tensor], bias: Optional[torch.Tensor],
+                                 eps: float) -> torch.Tensor:
+    """Instance norm of (B, C, H, W) `x` as reductions over H, W (in float32) and elementwise ops,
+    so the output has the memory layout of the input."""
+    xf = x.float()
+    var, mean = torch.var_mean(xf, dim=(2, 3), keepdim=True, correction=0)
+    y = (xf - mean) * torch.rsqrt(var + eps)
+    if weight is not None:
+        y = y * weight.view(1, -1, 1, 1) + bias.view(1, -1, 1, 1)
+    return y.to(x.dtype)
 
-    PyTorch's own runs batch norm on a (1, B*C, H, W) view, which needs NCHW memory: a channels_last
-    tensor is copied into NCHW and the result back. Here the statistics are reductions over H, W
-    (in float32) and the rest is elementwise, so the layout is kept."""
+
+class InstanceNorm2d(nn.InstanceNorm2d):
+    """nn.InstanceNorm2d (same parameters, same values) that leaves a channels_last CUDA tensor
+    channels_last. PyTorch's own runs batch norm on a (1, B*C, H, W) view, which on CUDA needs NCHW
+    memory: a channels_last tensor is copied to NCHW and back (issue 14's profile: most of a step's
+    GPU time). On the CPU PyTorch's handles channels_last itself, faster than this."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if (x.dim() != 4 or self.track_running_stats or x.is_contiguous()
-                or not x.is_contiguous(memory_format=torch.channels_last)):
-            return super().forward(x)
-        xf = x.float()
-        var, mean = torch.var_mean(xf, dim=(2, 3), keepdim=True, correction=0)
-        y = (xf - mean) * torch.rsqrt(var + self.eps)
-        if self.affine:
-            y = y * self.weight.view(1, -1, 1, 1) + self.bias.view(1, -1, 1, 1)
-        return y.to(x.dtype)
+        if (x.is_cuda and x.dim() == 4 and not self.track_running_stats and not x.is_contiguous()
+                and x.is_contiguous(memory_format=torch.channels_last)):
+            return instance_norm_keeping_layout(x, self.weight, self.bias, self.eps)
+        return super().forward(x)
 
 
 def down_block(c_in: int, c_out: int) -> nn.Sequential:
