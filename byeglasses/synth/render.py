@@ -365,13 +365,13 @@ def _lenses(out, p: GlassesParams, g: _Geometry, lens_k, coords, hw, origin, par
     full, out = out, out[:, box[0], box[1]]
     view = out
     if p.magnification != 1.0:
-        X, Y = np.meshgrid(np.arange(bx0, bx1, dtype=np.float32), np.arange(by0, by1, dtype=np.float32))
-        mx, my = X.copy(), Y.copy()
-        for k in (0, 1):
+        X, Y = np.arange(bx0, bx1, dtype=np.float32)[None, :], np.arange(by0, by1, dtype=np.float32)[:, None]
+        mx, my = np.broadcast_to(X, lens_a.shape), np.broadcast_to(Y, lens_a.shape)
+        for k in (0, 1):  # inside lens k, sample the face nearer to (magnify) or farther from its centre
             cx, cy = g.centres[k] - origin
             inside = lens_k[k] > 0
-            mx[inside] = cx + (X[inside] - cx) / p.magnification
-            my[inside] = cy + (Y[inside] - cy) / p.magnification
+            mx = np.where(inside, cx + (X - cx) / p.magnification, mx)
+            my = np.where(inside, cy + (Y - cy) / p.magnification, my)
         view = np.stack([cv2.remap(plane, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
                          for plane in full])
     u_, v_ = coords[0][0] * lens_k[0] + coords[1][0] * lens_k[1], coords[0][1] * lens_k[0] + coords[1][1] * lens_k[1]
