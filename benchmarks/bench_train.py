@@ -66,6 +66,7 @@ def loader_item_rates(faces: Path, files, resolution: int, items: int, repeats: 
 
     from byeglasses.synth.dataset import SynthFaceDataset
 
+    threads = torch.get_num_threads()
     cv2.setNumThreads(1)
     torch.set_num_threads(1)
     new = "decoded_cache" in inspect.signature(SynthFaceDataset).parameters
@@ -85,6 +86,7 @@ def loader_item_rates(faces: Path, files, resolution: int, items: int, repeats: 
             for i in range(n):
                 ds[i]
         out[name] = (median_rate(run, n, repeats), median_rate(run, n, repeats, clock=time.process_time))
+    torch.set_num_threads(threads)
     return out
 
 
@@ -192,11 +194,13 @@ def step_rates(preset: str, batches, steps: int, repeats: int, device, overrides
                 model.training_step(batch, step=0)  # a step with the identity loss, as most are on the GPU
             flops = fc.get_total_flops() / b
             ips = median_rate(run, steps * b, repeats, sync=lambda: _sync(device))
+            # on the CPU also per CPU-second of this process (all its threads): holds on a shared machine
+            cpu_ips = median_rate(run, steps * b, repeats, clock=time.process_time) if device.type == "cpu" else None
         except torch.OutOfMemoryError:
             rows.append({"batch": b, "oom": True})
             torch.cuda.empty_cache()
             continue
-        rows.append({"batch": b, "img_s": ips, "flop_per_img": flops})
+        rows.append({"batch": b, "img_s": ips, "cpu_img_s": cpu_ips, "flop_per_img": flops})
         del batch
     del model
     if device.type == "cuda":
@@ -285,6 +289,7 @@ def main():
                     help="step, e2e: config override, e.g. train.compile=true (repeatable)")
     ap.add_argument("--e2e-steps", type=int, default=None, help="e2e: training steps (default: cuda 200, cpu 12)")
     ap.add_argument("--repeats", type=int, default=3, help="timings per figure (the median is printed)")
+    ap.add_argument("--threads", type=int, default=None, help="step: torch threads (default: torch's choice)")
     ap.add_argument("--reference-tree", type=Path, help="loader: also time this checkout's one-process loader")
     ap.add_argument("--loader-items-json", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -334,13 +339,16 @@ def main():
     batches = [int(b) for b in (args.batch_sizes or ("8,16,32,64,128" if cuda else "8")).split(",")]
     identity = not args.no_identity
     if "step" in parts:
+        if args.threads:
+            torch.set_num_threads(args.threads)
         dtype = torch.bfloat16 if cuda else torch.float32
         peak = matmul_flops(device, dtype, args.repeats)
         print(f"\ntraining step on random data; {str(dtype)[6:]} matmul rate here (best of 5): "
               f"{peak / 1e12:.3f} TFLOP/s; {'identity loss as the preset sets it' if identity else 'no identity loss'}"
               f"{'; ' + ' '.join(args.set) if args.set else ''}")
-        print("| preset | batch | img/s | GFLOP/img | achieved TFLOP/s | of matmul rate |")
-        print("|---|---|---|---|---|---|")
+        cpu_col = " img per CPU-second |" if not cuda else ""
+        print(f"| preset | batch | img/s |{cpu_col} GFLOP/img | achieved TFLOP/s | of matmul rate |")
+        print("|---|---|---|---|---|---|" + ("---|" if not cuda else ""))
         for preset in presets:
             for row in step_rates(preset, batches, args.steps or (20 if cuda else 3), args.repeats, device,
                                   args.set, identity):
@@ -348,7 +356,8 @@ def main():
                     print(f"| {preset} | {row['batch']} | out of memory | | | |")
                     continue
                 achieved = row["img_s"] * row["flop_per_img"]
-                print(f"| {preset} | {row['batch']} | {row['img_s']:.1f} | {row['flop_per_img'] / 1e9:.1f} | "
+                cpu_cell = f" {row['cpu_img_s']:.2f} |" if row["cpu_img_s"] is not None else ""
+                print(f"| {preset} | {row['batch']} | {row['img_s']:.1f} |{cpu_cell} {row['flop_per_img'] / 1e9:.1f} | "
                       f"{achieved / 1e12:.3f} | {achieved / peak:.1%} |")
 
     if "norm" in parts:
