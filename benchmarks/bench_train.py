@@ -178,21 +178,25 @@ def step_rates(preset: str, batches, steps: int, repeats: int, device, overrides
     torch.manual_seed(0)
     model = _model(cfg, device)
     r = cfg.model.resolution
+    every = max(cfg.loss.id_every, 1) if cfg.loss.lambda_id > 0 else 1
+    steps = -(-steps // every) * every  # whole id_every cycles: each timing has its share of identity steps
     rows = []
     for b in batches:
         batch = {"x": torch.rand(b, 3, r, r, device=device) * 2 - 1, "y": torch.rand(b, 3, r, r, device=device) * 2 - 1,
                  "mask": (torch.rand(b, 2, r, r, device=device) > 0.5).float()}
         counter = {"step": 0}
 
-        def run(n=steps):
+        def run(n=steps):  # starts at a multiple of id_every
             for _ in range(n):
                 model.training_step(batch, step=counter["step"])
                 counter["step"] += 1
         try:
-            run(2)  # warm-up (and compilation)
-            with FlopCounterMode(display=False) as fc:
-                model.training_step(batch, step=0)  # a step with the identity loss, as most are on the GPU
-            flops = fc.get_total_flops() / b
+            run(every * 2)  # warm-up (and compilation)
+            flops = 0.0  # per image, averaged over the id_every steps of which one has the identity loss
+            for s, weight in ((0, 1), (1, every - 1)) if every > 1 else ((0, 1),):
+                with FlopCounterMode(display=False) as fc:
+                    model.training_step(batch, step=s)
+                flops += fc.get_total_flops() / b * weight / every
             ips = median_rate(run, steps * b, repeats, sync=lambda: _sync(device))
             # on the CPU also per CPU-second of this process (all its threads): holds on a shared machine
             cpu_ips = median_rate(run, steps * b, repeats, clock=time.process_time) if device.type == "cpu" else None
