@@ -90,15 +90,16 @@ def loader_item_rates(faces: Path, files, resolution: int, items: int, repeats: 
     return out
 
 
-def loader_worker_rates(faces: Path, files, resolution: int, batch: int, workers, batches: int, repeats: int,
-                        cache_path) -> dict:
-    """pairs/s delivered by a DataLoader (uint8 items from the decoded-face cache) with N workers."""
+def loader_worker_rates(faces: Path, files, resolution: int, batch: int, workers, repeats: int, cache_path) -> dict:
+    """pairs/s delivered by a DataLoader (uint8 items from the decoded-face cache) with N workers; each
+    timing reads 4x the batches its workers hold ready, so that what was prefetched hardly counts."""
     from byeglasses.synth.dataset import SynthFaceDataset
 
     ds = SynthFaceDataset(faces, resolution, seed=0, cache_path=cache_path, files=files, progress=False,
                           no_glasses=0.1, decoded_cache=True, uint8=True)
     out = {}
     for w in workers:
+        batches = max(8, 4 * 4 * w)
         loader = torch.utils.data.DataLoader(ds, batch_size=batch, shuffle=True, num_workers=w, drop_last=True,
                                              persistent_workers=w > 0, prefetch_factor=4 if w else None)
         it = iter(loader)
@@ -292,6 +293,9 @@ def main():
     ap.add_argument("--set", action="append", default=[], metavar="SECTION.FIELD=VALUE",
                     help="step, e2e: config override, e.g. train.compile=true (repeatable)")
     ap.add_argument("--e2e-steps", type=int, default=None, help="e2e: training steps (default: cuda 200, cpu 12)")
+    ap.add_argument("--e2e-batch", type=int, default=None,
+                    help="e2e: batch size (default: cuda 32, cpu 8); an epoch is --count / batch steps, and "
+                         "the DataLoader's workers start again every epoch")
     ap.add_argument("--repeats", type=int, default=3, help="timings per figure (the median is printed)")
     ap.add_argument("--threads", type=int, default=None, help="step: torch threads (default: torch's choice)")
     ap.add_argument("--reference-tree", type=Path, help="loader: also time this checkout's one-process loader")
@@ -336,7 +340,7 @@ def main():
                   f"{cpu:.0f} per CPU-second ({cpu / ref[1]:.2f}x)")
         workers = [int(w) for w in args.workers.split(",")] if args.workers else sorted({1, max(1, cores - 2)})
         for w, rate in loader_worker_rates(args.faces, files, args.resolution, args.loader_batch, workers,
-                                           max(2, 256 // args.loader_batch), args.repeats, cache_path).items():
+                                           args.repeats, cache_path).items():
             print(f"  DataLoader, {w} workers, batch {args.loader_batch}, uint8 cached items: {rate:.0f} pairs/s")
 
     presets = (args.presets or ("paper,cpu" if cuda else "cpu,tiny")).split(",")
@@ -373,7 +377,7 @@ def main():
     if "e2e" in parts:
         steps = args.e2e_steps or (200 if cuda else 12)
         for preset in presets:
-            batch = max(batches) if cuda else batches[0]
+            batch = args.e2e_batch or (32 if cuda else 8)
             ips = statistics.median(end_to_end(preset, args.faces, files, steps, batch, device, args.set, identity,
                                                cache_path) for _ in range(args.repeats))
             print(f"\nbyeglasses train --preset {preset}, batch {batch}, {steps} steps: {ips:.1f} img/s end to end")
