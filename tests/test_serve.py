@@ -225,6 +225,9 @@ def test_advanced_settings_reach_the_server(page, glasses_photo, tmp_path):
     page.get_by_text("Advanced settings").click()
     page.get_by_label("min change (levels of 255)").fill("1000")
     page.get_by_label("min change (levels of 255)").press("Tab")
+    # the page takes the new value on blur; on a loaded machine give its state a moment to settle
+    # before the upload reads it
+    page.wait_for_timeout(1500)
     upload(page, [glasses_photo[0]])
     wait_for_results(page, 1)
     assert "face 1: no glasses found" in page.inner_text(RESULT)
