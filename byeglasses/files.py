@@ -64,6 +64,19 @@ def _remove(tmp) -> None:
         os.unlink(tmp)
 
 
+def check_output_file(path: PathLike, name: str = "out") -> None:
+    """SettingError(name, ...) unless `path` can name an output file: not a folder, and its
+    folder, where it exists, is a folder. Called before any work, so a typo costs nothing."""
+    from .errors import SettingError
+
+    path = Path(path)
+    if path.is_dir():
+        raise SettingError(name, f"{path} is a folder; give the name of the file to write")
+    parent = next((p for p in path.absolute().parents if p.exists()), None)
+    if parent is not None and not parent.is_dir():
+        raise SettingError(name, f"{path}: {parent} is a file, not a folder")
+
+
 def write_text(path: PathLike, text: str) -> None:
     """`text` to `path`, whole or not at all."""
     atomic_write(path, lambda tmp: Path(tmp).write_text(text))

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ByeGlassesError
+from ..files import check_output_file
 from ..evaluation.metrics import psnr
 from ..pipeline.imageio import write_rgb
 from .remove import _add_model_options, settings_from_args
@@ -25,6 +26,7 @@ def run(args) -> int:
     from ..pipeline.remover import GlassesRemover
     from ..synth.render import synthesize
 
+    check_output_file(args.out)
     remover = GlassesRemover(settings=settings_from_args(args))
     original = data.astronaut()
     faces = remover.detect(original)

@@ -52,6 +52,11 @@ def evaluate(checkpoint: Optional[str], faces: str, count: Optional[int] = None,
     from ..files import list_images
     from ..synth.dataset import SynthFaceDataset
 
+    if count is not None and (isinstance(count, bool) or not isinstance(count, int) or count < 1):
+        raise SettingError("count", f"must be a whole number of at least 1, got {count!r}")
+    if resolution is not None and (isinstance(resolution, bool) or not isinstance(resolution, int)
+                                   or resolution < 32 or resolution > 4096 or resolution % 32):
+        raise SettingError("resolution", f"must be a multiple of 32 from 32 to 4096, got {resolution!r}")
     device = pick_device(device)
     generator, config = (load_generator(checkpoint, device) if checkpoint else (None, None))
     res = resolution or (config.model.resolution if config else 256)

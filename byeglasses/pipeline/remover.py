@@ -153,6 +153,8 @@ class GlassesRemover:
         if scale != 1.0:
             size = (max(1, round(w * scale)), max(1, round(h * scale)))
             small = cv2.resize(small, size, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+        if min(small.shape[:2]) < 16:  # holds no findable face; dlib's CNN fails on a few pixels
+            return []
         boxes = detect_boxes(small, DETECT_THRESHOLD)
         if not boxes and self.settings.cnn_fallback:  # HOG misses some faces behind sunglasses or turned away
             small_rgb = rgb if scale == 1.0 else cv2.resize(
