@@ -41,8 +41,15 @@ def save_checkpoint(path: PathLike, config: Config, generator: torch.nn.Module,
     meta = {"format": FORMAT, "byeglasses_version": __version__, "config": config.to_dict(),
             **(extra_meta or {})}
     metadata = {"format": FORMAT, "byeglasses_version": __version__, "meta": json.dumps(meta)}
-    atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata=metadata))
+    atomic_write(path, lambda tmp: _save_file(tensors, tmp, metadata))
     write_text(f"{path}.json", json.dumps(meta, indent=2, sort_keys=True))
+
+
+def _save_file(tensors: Dict[str, torch.Tensor], path: str, metadata: Dict[str, str]) -> None:
+    try:
+        save_file(tensors, path, metadata=metadata)
+    except SafetensorError as e:  # a failed write (disk full, file too large) is an OSError for the caller
+        raise OSError(str(e).replace("Error while serializing: ", "")) from None
 
 
 def read_safetensors(path: PathLike) -> Tuple[Dict[str, torch.Tensor], Dict[str, str]]:
