@@ -60,6 +60,10 @@ def evaluate(checkpoint: Optional[str], faces: str, count: Optional[int] = None,
     device = pick_device(device)
     generator, config = (load_generator(checkpoint, device) if checkpoint else (None, None))
     res = resolution or (config.model.resolution if config else 256)
+    if config is not None and (res % 2 ** config.model.depth or res // 2 ** config.model.depth < 2):
+        f = 2 ** config.model.depth
+        raise SettingError("resolution", f"must be a multiple of {f} and at least {2 * f} for this model "
+                           f"({config.model.depth} stride-2 blocks), got {res}")
     names = list_images(faces)
     if not names:
         raise SettingError("faces", f"{faces}: no images in this folder")

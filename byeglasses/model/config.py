@@ -27,14 +27,21 @@ _RANGES: Dict[str, Dict[str, Tuple[type, Optional[float], Optional[float]]]] = {
               "sample_every": (int, 1, None), "log_every": (int, 1, None), "num_workers": (int, 0, 256),
               "no_glasses": (float, 0, 1), "seed": (int, 0, 2 ** 32 - 1)},
 }
-_OPEN_BELOW = {"lr_g", "lr_d"}  # must be above the lower bound, not equal to it
-_OPEN_ABOVE = {"beta1", "beta2"}  # must be below the upper bound
+_OPEN = {"lr_g": "below", "lr_d": "below", "beta1": "above", "beta2": "above"}
 
 
 def _validate(obj, section: str) -> None:
-    """SettingError("section.field", problem) for the first field of the wrong type or out of range."""
-    for name, (kind, lo, hi) in _RANGES[section].items():
-        value, full = getattr(obj, name), f"{section}.{name}"
+    check_ranges(obj, _RANGES[section], _OPEN, prefix=f"{section}.")
+
+
+def check_ranges(obj, ranges: Dict[str, Tuple[type, Optional[float], Optional[float]]],
+                 open_ends: Optional[Dict[str, str]] = None, prefix: str = "") -> None:
+    """SettingError(prefix + field, problem) for the first field of `obj` of the wrong type or out
+    of its range; `ranges`: field -> (int, float, bool or str; lowest; highest), None: unbounded;
+    `open_ends`: field -> "below" or "above" where that bound itself is excluded."""
+    open_ends = open_ends or {}
+    for name, (kind, lo, hi) in ranges.items():
+        value, full = getattr(obj, name), f"{prefix}{name}"
         if kind is bool:
             if not isinstance(value, bool):
                 raise SettingError(full, f"must be true or false, got {value!r}")
@@ -47,11 +54,12 @@ def _validate(obj, section: str) -> None:
             raise SettingError(full, f"must be {'an integer' if kind is int else 'a number'}, got {value!r}")
         if not math.isfinite(value):
             raise SettingError(full, f"must be a finite number, got {value!r}")
-        low_bad = lo is not None and (value <= lo if name in _OPEN_BELOW else value < lo)
-        high_bad = hi is not None and (value >= hi if name in _OPEN_ABOVE else value > hi)
+        open_below, open_above = open_ends.get(name) == "below", open_ends.get(name) == "above"
+        low_bad = lo is not None and (value <= lo if open_below else value < lo)
+        high_bad = hi is not None and (value >= hi if open_above else value > hi)
         if low_bad or high_bad:
-            lower = None if lo is None else f"{'above' if name in _OPEN_BELOW else 'at least'} {lo}"
-            upper = None if hi is None else f"{'below' if name in _OPEN_ABOVE else 'at most'} {hi}"
+            lower = None if lo is None else f"{'above' if open_below else 'at least'} {lo}"
+            upper = None if hi is None else f"{'below' if open_above else 'at most'} {hi}"
             raise SettingError(full, f"must be {' and '.join(b for b in (lower, upper) if b)}, got {value!r}")
 
 
@@ -75,9 +83,9 @@ class ModelConfig:
         _validate(self, "model")
         if self.resolution % 32:
             raise SettingError("model.resolution", f"must be a multiple of 32, got {self.resolution}")
-        if self.resolution % (2 ** self.depth):
-            raise SettingError("model.depth", f"{self.depth} halves the image {self.depth} times, but "
-                               f"resolution {self.resolution} is not divisible by 2**{self.depth}")
+        if self.resolution % (2 ** self.depth) or self.resolution // 2 ** self.depth < 2:
+            raise SettingError("model.depth", f"{self.depth} halves the image {self.depth} times: resolution "
+                               f"{self.resolution} must be a multiple of 2**{self.depth} and leave at least 2 px")
         if self.resolution // 2 ** self.disc_layers < 2:
             raise SettingError("model.disc_layers", f"{self.disc_layers} stride-2 layers leave less than 2 px of a "
                                f"{self.resolution} px image")

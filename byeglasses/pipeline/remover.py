@@ -92,9 +92,9 @@ class RemovalSettings:
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise SettingError(name, f"must be within 0..1, got {getattr(self, name)}")
         for name in ("min_change", "dilate", "feather", "onnx_threads"):
-            if getattr(self, name) < 0:
+            if not getattr(self, name) >= 0:  # NaN too
                 raise SettingError(name, f"must be 0 or more, got {getattr(self, name)}")
-        if self.min_face is not None and self.min_face <= 0:
+        if self.min_face is not None and not 0 < self.min_face < float("inf"):
             raise SettingError("min_face", f"must be positive, got {self.min_face}")
         if self.backend not in ("torch", "onnx"):
             raise SettingError("backend", f"must be torch or onnx, got {self.backend!r}")
