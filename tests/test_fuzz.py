@@ -22,7 +22,7 @@ from helpers import bomb_png
 # Fixed for CI; BYEGLASSES_FUZZ_SEED / BYEGLASSES_FUZZ_SCALE (a multiplier of CASES) explore further.
 SEED = int(os.environ.get("BYEGLASSES_FUZZ_SEED", 2026))
 SCALE = float(os.environ.get("BYEGLASSES_FUZZ_SCALE", 1))
-CASES = {"remove": 30, "synth": 16, "train": 12, "eval": 12, "export-onnx": 10, "demo": 4, "train-identity": 10}
+CASES = {"remove": 48, "synth": 24, "train": 16, "eval": 16, "export-onnx": 12, "demo": 6, "train-identity": 16}
 
 SET_VALUES = ["0", "-1", "[64]", "NaN", "1", "2", "64", "1e9", '"x"', "true"]
 NUMBERS = ["0", "-1", "-5", "1", "2", "7", "0.5", "1e9", "nan", "inf", "-inf", "abc", "", "1e-30", "3.5"]
@@ -156,6 +156,8 @@ def case_eval(rng, s):
         argv += ["--checkpoint", pick(rng, *ckpts(s))]
     if rng.random() < 0.5:
         argv += ["--resolution", number(rng, "64", "32", "96")]
+    if rng.random() < 0.3:
+        argv += ["--seed", number(rng, "3")]
     if rng.random() < 0.5:
         argv += ["--out", pick(rng, "out/e.json", "out", "out/e.md", "inputs")]
     return argv, ["out/e.json", "out/e.md"]

@@ -57,6 +57,8 @@ def evaluate(checkpoint: Optional[str], faces: str, count: Optional[int] = None,
     if resolution is not None and (isinstance(resolution, bool) or not isinstance(resolution, int)
                                    or resolution < 32 or resolution > 4096 or resolution % 32):
         raise SettingError("resolution", f"must be a multiple of 32 from 32 to 4096, got {resolution!r}")
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2 ** 32:
+        raise SettingError("seed", f"must be from 0 to 2**32-1, got {seed!r}")
     device = pick_device(device)
     generator, config = (load_generator(checkpoint, device) if checkpoint else (None, None))
     res = resolution or (config.model.resolution if config else 256)
