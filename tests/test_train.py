@@ -145,6 +145,8 @@ train(cfg, {str(astronaut_faces)!r}, {str(out)!r}, progress=False)
     assert meta["train_state"]["step"] == 3
     summary = train(tiny(steps=5), str(astronaut_faces), str(out), resume=True, progress=False)
     assert summary["steps"] == 5
+    # the log is cut back to the checkpoint's step: steps 4-6 of the killed run are not repeated
+    assert [json.loads(x)["step"] for x in (out / "log.jsonl").read_text().splitlines()] == [1, 2, 3, 4, 5]
 
 
 @pytest.mark.parametrize("argv, message", [

@@ -73,6 +73,10 @@ def main(argv=None) -> int:
     except ByeGlassesError as e:
         print(f"byeglasses {args.command}: error: {e}", file=sys.stderr)
         return 2
+    except OSError as e:  # a write that failed: disk full, permission, a folder in the way
+        where = f"{e.filename}: " if e.filename else ""
+        print(f"byeglasses {args.command}: error: {where}{e.strerror or e}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print(f"byeglasses {args.command}: interrupted", file=sys.stderr)
         return 130

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import ByeGlassesError
+from ..errors import ByeGlassesError, SettingError
+from ..files import check_output_file
 from ..evaluation.metrics import psnr
 from ..pipeline.imageio import write_rgb
 from .remove import _add_model_options, settings_from_args
@@ -25,6 +26,9 @@ def run(args) -> int:
     from ..pipeline.remover import GlassesRemover
     from ..synth.render import synthesize
 
+    check_output_file(args.out)
+    if not 0 <= args.seed < 2 ** 32:
+        raise SettingError("seed", f"must be from 0 to 2**32-1, got {args.seed}")
     remover = GlassesRemover(settings=settings_from_args(args))
     original = data.astronaut()
     faces = remover.detect(original)

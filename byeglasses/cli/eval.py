@@ -8,7 +8,8 @@ from pathlib import Path
 
 from ..errors import ByeGlassesError
 from ..evaluation.benchmark import BENCHMARK_SEED, evaluate, markdown_table
-from ..files import write_text
+from ..errors import SettingError
+from ..files import check_output_file, write_text
 
 
 def configure_parser(p: argparse.ArgumentParser) -> None:
@@ -27,6 +28,11 @@ def configure_parser(p: argparse.ArgumentParser) -> None:
 def run(args) -> int:
     if not Path(args.faces).is_dir():
         raise ByeGlassesError(f"--faces {args.faces}: no such folder")
+    if args.out:
+        check_output_file(args.out)
+        if Path(args.out).suffix.lower() == ".md":
+            raise SettingError("out", f"{args.out}: the JSON results go here and the table beside it as .md; "
+                               "give a .json name")
     result = evaluate(args.checkpoint, args.faces, count=args.count, seed=args.seed, device=args.device,
                       identity=not args.no_identity, landmark_cache=args.landmark_cache, resolution=args.resolution)
     table = markdown_table(result)

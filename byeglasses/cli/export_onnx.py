@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..errors import ByeGlassesError
+from ..files import check_output_file
 from ..pipeline.onnx import OPSET, export_onnx
 
 
@@ -16,8 +16,10 @@ def configure_parser(p) -> None:
 def run(args) -> int:
     from ..model.weights import load_generator
 
-    if args.opset < 17:
-        raise ByeGlassesError(f"--opset must be 17 or later, got {args.opset}")
+    from ..pipeline.onnx import check_opset
+
+    check_opset(args.opset)
+    check_output_file(args.out)
     generator, config = load_generator(args.checkpoint, device="cpu")
     path = export_onnx(generator, config.model.resolution, args.out, opset=args.opset)
     r = config.model.resolution

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 from pathlib import Path
 
-from ..errors import InputError
-from ..files import list_images, write_text
+from ..errors import InputError, SettingError
+from ..files import check_output_file, list_images, write_text
 from ..pipeline.imageio import write_rgb
 from ..synth.cache import skipped_summary
 from ..synth.dataset import FOLDERS, SynthFaceDataset
@@ -28,6 +29,8 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
                              "45%% of the height) to use besides the drawn ones")
     parser.add_argument("--image-probability", type=float, default=0.5,
                         help="with --glasses-images: chance that a pair uses one of those images")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="OUT_DIR may hold an earlier run: its pairs and manifest are deleted first")
     parser.add_argument("--cache", metavar="NPZ", default=None,
                         help="landmark cache file (default: under $BYEGLASSES_CACHE or ~/.cache/byeglasses)")
 
@@ -48,22 +51,72 @@ def _glasses_images(folder) -> tuple:
     return tuple(good)
 
 
+PAIR_NAME = re.compile(r"^\d{6}\.png$")
+
+
+def check_args(args, faces: Path, out: Path) -> None:
+    """Every flag in range and every path usable, before any work; SettingError names the flag."""
+    if not faces.is_dir():
+        raise InputError(f"{args.faces_dir}: not a folder")
+    if out == faces or faces in out.parents:
+        raise InputError(f"{args.out_dir}: the output folder must not be the faces folder or inside it")
+    if out.exists() and not out.is_dir():
+        raise InputError(f"{args.out_dir}: is a file; OUT_DIR must be a folder (it is created if missing)")
+    if out.is_dir() and any(out.iterdir()) and not args.overwrite:
+        raise InputError(f"{args.out_dir}: not empty (an earlier run?); give --overwrite to replace its pairs, "
+                         "or choose a new folder")
+    if not 0 <= args.seed < 2 ** 32:
+        raise SettingError("seed", f"must be from 0 to 2**32-1, got {args.seed}")
+    if not 1 <= args.count <= 10_000_000:
+        raise SettingError("count", f"must be from 1 to 10,000,000, got {args.count}")
+    if not 16 <= args.resolution <= 4096:
+        raise SettingError("resolution", f"must be from 16 to 4096 pixels, got {args.resolution}")
+    if not 0.0 <= args.image_probability <= 1.0:  # NaN fails this too
+        raise SettingError("image_probability", f"must be within 0..1, got {args.image_probability}")
+    if args.preview:
+        check_output_file(args.preview, "preview")
+        preview = Path(args.preview).resolve()
+        if faces in preview.parents or any(out / sub in preview.parents for sub in FOLDERS) \
+                or preview == out / "manifest.jsonl":
+            raise SettingError("preview", f"{args.preview} is inside the faces folder or among the pairs; "
+                               "write it elsewhere")
+
+
+def clear_earlier_run(out: Path, overwrite: bool) -> int:
+    """Refuse an OUT_DIR that holds anything, unless `overwrite`: then delete an earlier run's
+    pairs (NNNNNN.png in the pair folders) and manifest, so none is left unlisted. Returns how
+    many pairs were deleted."""
+    if not out.is_dir() or not any(out.iterdir()):
+        return 0
+    if not overwrite:
+        raise InputError(f"{out}: not empty (an earlier run?); give --overwrite to replace its pairs, "
+                         "or choose a new folder")
+    deleted = 0
+    for sub in FOLDERS:
+        if (out / sub).is_dir():
+            for p in (out / sub).iterdir():
+                if PAIR_NAME.match(p.name) and p.is_file():
+                    p.unlink()
+                    deleted += sub == FOLDERS[0]
+    if (out / "manifest.jsonl").is_file():
+        (out / "manifest.jsonl").unlink()
+    return deleted
+
+
 def run(args) -> int:
     from tqdm import tqdm
 
     from ..synth.preview import contact_sheet
 
     faces, out = Path(args.faces_dir).resolve(), Path(args.out_dir).resolve()
-    if not faces.is_dir():
-        raise InputError(f"{args.faces_dir}: not a folder")
-    if out == faces or faces in out.parents:
-        raise InputError(f"{args.out_dir}: the output folder must not be the faces folder or inside it")
-    if args.count < 1 or args.resolution < 16:
-        raise InputError("--count must be at least 1 and --resolution at least 16")
+    check_args(args, faces, out)
     dist = GlassesDistribution()
     if args.glasses_images:
         dist.image_paths, dist.image_probability = _glasses_images(args.glasses_images), args.image_probability
     ds = SynthFaceDataset(faces, args.resolution, seed=args.seed, cache_path=args.cache, dist=dist)
+    deleted = clear_earlier_run(out, args.overwrite)
+    if deleted:
+        print(f"--overwrite: deleted {deleted} pairs of an earlier run in {out}")
     for sub in FOLDERS:
         (out / sub).mkdir(parents=True, exist_ok=True)
     lines, previews = [], []

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import List
 
-from ..errors import ByeGlassesError
+from ..errors import ByeGlassesError, SettingError
 from ..files import IMAGE_SUFFIXES, list_images
 from ..model.config import PRESETS, Config, get_preset
 from ..training.loop import train
@@ -61,7 +61,20 @@ def configure_parser(p: argparse.ArgumentParser) -> None:
                    help="override a config field, e.g. --set loss.lambda_id=0 (repeatable)")
 
 
+# config fields that have their own flag; the others are set with --set SECTION.FIELD=VALUE
+FLAGS = {"train.steps": "--steps", "train.batch_size": "--batch-size", "loss.identity": "--identity"}
+
+
 def config_from_args(args) -> Config:
+    """The run's Config, every field checked; a bad value names the flag or --set that gave it."""
+    try:
+        return _config_from_args(args)
+    except SettingError as e:
+        flag = FLAGS.get(e.name, f"--set {e.name}")
+        raise ByeGlassesError(f"{flag}: {e.problem}") from None
+
+
+def _config_from_args(args) -> Config:
     if args.resume:
         path = Path(args.out) / "config.json"
         if not path.is_file():
@@ -76,6 +89,7 @@ def config_from_args(args) -> Config:
         config.train.batch_size = args.batch_size
     if args.identity is not None:
         config.loss.identity = args.identity
+    config.validate()
     return config
 
 

@@ -52,9 +52,20 @@ def evaluate(checkpoint: Optional[str], faces: str, count: Optional[int] = None,
     from ..files import list_images
     from ..synth.dataset import SynthFaceDataset
 
+    if count is not None and (isinstance(count, bool) or not isinstance(count, int) or count < 1):
+        raise SettingError("count", f"must be a whole number of at least 1, got {count!r}")
+    if resolution is not None and (isinstance(resolution, bool) or not isinstance(resolution, int)
+                                   or resolution < 32 or resolution > 4096 or resolution % 32):
+        raise SettingError("resolution", f"must be a multiple of 32 from 32 to 4096, got {resolution!r}")
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2 ** 32:
+        raise SettingError("seed", f"must be from 0 to 2**32-1, got {seed!r}")
     device = pick_device(device)
     generator, config = (load_generator(checkpoint, device) if checkpoint else (None, None))
     res = resolution or (config.model.resolution if config else 256)
+    if config is not None and (res % 2 ** config.model.depth or res // 2 ** config.model.depth < 2):
+        f = 2 ** config.model.depth
+        raise SettingError("resolution", f"must be a multiple of {f} and at least {2 * f} for this model "
+                           f"({config.model.depth} stride-2 blocks), got {res}")
     names = list_images(faces)
     if not names:
         raise SettingError("faces", f"{faces}: no images in this folder")

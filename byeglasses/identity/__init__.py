@@ -76,7 +76,8 @@ def save_identity_checkpoint(path, extractor: IdentityExtractor, meta: Optional[
 
 def load_identity_checkpoint(path) -> IdentityExtractor:
     """The IdentityExtractor saved by `byeglasses train-identity`, in eval mode."""
-    from ..model.weights import load_module, read_safetensors
+    from ..errors import ByeGlassesError
+    from ..model.weights import check_module_shapes, load_module, read_safetensors
 
     tensors, header = read_safetensors(path)
     if header.get("format") != FORMAT:
@@ -84,10 +85,13 @@ def load_identity_checkpoint(path) -> IdentityExtractor:
                               f"(no '{FORMAT}' metadata)")
     try:
         config = IdentityConfig.from_dict(json.loads(header["meta"])["identity_config"])
-    except (KeyError, TypeError, ValueError) as e:
+    except (KeyError, TypeError, ValueError, ByeGlassesError) as e:
         raise CheckpointError(f"{path}: its stored identity config is invalid ({e})") from None
+    tensors = {f"extractor.{k}": v for k, v in tensors.items()}
+    with torch.device("meta"):  # shapes first: a config that lies allocates nothing
+        check_module_shapes(IdentityExtractor(config), tensors, "extractor", path)
     model = IdentityExtractor(config)
-    load_module(model, {f"extractor.{k}": v for k, v in tensors.items()}, "extractor", path)
+    load_module(model, tensors, "extractor", path)
     return model.eval()
 
 

@@ -21,8 +21,12 @@ class IdentityConfig:
     dropout: float = 0.0  # before the embedding FC (insightface: 0)
 
     def __post_init__(self):
+        from ..model.config import check_ranges
+
         if len(self.layers) != 4:
             raise ValueError(f"IdentityConfig.layers needs 4 stages, got {self.layers}")
+        check_ranges(self, {"base_width": (int, 1, 4096), "embedding_dim": (int, 1, 65536),
+                            "input_size": (int, 16, 4096), "dropout": (float, 0, 1)}, {"dropout": "above"})
 
     def to_dict(self) -> dict:
         return {**asdict(self), "layers": list(self.layers)}

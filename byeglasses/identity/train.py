@@ -35,6 +35,14 @@ class TrainIdentityParams:
     max_pairs: int = 3000  # same-person pairs per verification set (as many different-person pairs)
     model: IdentityConfig = field(default_factory=IdentityConfig)
 
+    def __post_init__(self):
+        from ..model.config import check_ranges
+
+        check_ranges(self, {"epochs": (int, 1, None), "batch_size": (int, 2, 65536), "resolution": (int, 16, 4096),
+                            "val_fraction": (float, 0, 1), "seed": (int, 0, 2 ** 32 - 1), "lr": (float, 0, 10),
+                            "weight_decay": (float, 0, 1), "scale": (float, 0, 1000), "margin": (float, 0, 3.14),
+                            "max_pairs": (int, 1, None)}, {"val_fraction": "above", "lr": "below", "scale": "below"})
+
 
 @dataclass
 class FaceSet:

@@ -4,11 +4,65 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 from dataclasses import dataclass, field
-from typing import Any, Dict, Tuple, Union
+from typing import Any, Dict, Optional, Tuple, Union
 
-from ..errors import ByeGlassesError
+from ..errors import ByeGlassesError, SettingError
+
+# Ranges of the numeric fields, checked by validate() (called on construction and by `train`
+# after its flags are applied): field -> (type, lowest, highest); None leaves that side open.
+# The upper bounds only keep a typo from allocating the machine away.
+_RANGES: Dict[str, Dict[str, Tuple[type, Optional[float], Optional[float]]]] = {
+    "model": {"resolution": (int, 32, 4096), "base_width": (int, 1, 4096), "max_width": (int, 1, 4096),
+              "depth": (int, 1, 12), "disc_width": (int, 1, 4096), "disc_layers": (int, 1, 8),
+              "seg_decoder": (bool, None, None), "face_shape_channel": (bool, None, None),
+              "feature_sharing": (bool, None, None), "local_disc": (bool, None, None)},
+    "loss": {"lambda_gan_global": (float, 0, None), "lambda_gan_local": (float, 0, None),
+             "lambda_l1_global": (float, 0, None), "lambda_l1_local": (float, 0, None),
+             "lambda_seg": (float, 0, None), "lambda_id": (float, 0, None), "identity": (str, None, None),
+             "id_every": (int, 1, None)},
+    "optim": {"lr_g": (float, 0, 1), "lr_d": (float, 0, 1), "beta1": (float, 0, 1), "beta2": (float, 0, 1)},
+    "train": {"batch_size": (int, 1, 65536), "steps": (int, 1, None), "checkpoint_every": (int, 1, None),
+              "sample_every": (int, 1, None), "log_every": (int, 1, None),
+              "no_glasses": (float, 0, 1), "seed": (int, 0, 2 ** 32 - 1), "compile": (bool, None, None),
+              "channels_last": (bool, None, None)},
+}
+_OPEN = {"lr_g": "below", "lr_d": "below", "beta1": "above", "beta2": "above"}
+
+
+def _validate(obj, section: str) -> None:
+    check_ranges(obj, _RANGES[section], _OPEN, prefix=f"{section}.")
+
+
+def check_ranges(obj, ranges: Dict[str, Tuple[type, Optional[float], Optional[float]]],
+                 open_ends: Optional[Dict[str, str]] = None, prefix: str = "") -> None:
+    """SettingError(prefix + field, problem) for the first field of `obj` of the wrong type or out
+    of its range; `ranges`: field -> (int, float, bool or str; lowest; highest), None: unbounded;
+    `open_ends`: field -> "below" or "above" where that bound itself is excluded."""
+    open_ends = open_ends or {}
+    for name, (kind, lo, hi) in ranges.items():
+        value, full = getattr(obj, name), f"{prefix}{name}"
+        if kind is bool:
+            if not isinstance(value, bool):
+                raise SettingError(full, f"must be true or false, got {value!r}")
+            continue
+        if kind is str:
+            if not isinstance(value, str):
+                raise SettingError(full, f"must be a string, got {value!r}")
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or (kind is int and not isinstance(value, int)):
+            raise SettingError(full, f"must be {'an integer' if kind is int else 'a number'}, got {value!r}")
+        if not math.isfinite(value):
+            raise SettingError(full, f"must be a finite number, got {value!r}")
+        open_below, open_above = open_ends.get(name) == "below", open_ends.get(name) == "above"
+        low_bad = lo is not None and (value <= lo if open_below else value < lo)
+        high_bad = hi is not None and (value >= hi if open_above else value > hi)
+        if low_bad or high_bad:
+            lower = None if lo is None else f"{'above' if open_below else 'at least'} {lo}"
+            upper = None if hi is None else f"{'below' if open_above else 'at most'} {hi}"
+            raise SettingError(full, f"must be {' and '.join(b for b in (lower, upper) if b)}, got {value!r}")
 
 
 @dataclass
@@ -25,10 +79,18 @@ class ModelConfig:
     local_disc: bool = True  # False: ablation "no local discriminator"
 
     def __post_init__(self):
-        if self.resolution % 32 or self.resolution < 32:
-            raise ByeGlassesError(f"resolution must be a positive multiple of 32, got {self.resolution}")
-        if self.depth < 1 or self.resolution % (2 ** self.depth):
-            raise ByeGlassesError(f"resolution {self.resolution} is not divisible by 2**depth={2 ** self.depth}")
+        self.validate()
+
+    def validate(self) -> None:
+        _validate(self, "model")
+        if self.resolution % 32:
+            raise SettingError("model.resolution", f"must be a multiple of 32, got {self.resolution}")
+        if self.resolution % (2 ** self.depth) or self.resolution // 2 ** self.depth < 2:
+            raise SettingError("model.depth", f"{self.depth} halves the image {self.depth} times: resolution "
+                               f"{self.resolution} must be a multiple of 2**{self.depth} and leave at least 2 px")
+        if self.resolution // 2 ** self.disc_layers < 2:
+            raise SettingError("model.disc_layers", f"{self.disc_layers} stride-2 layers leave less than 2 px of a "
+                               f"{self.resolution} px image")
         if not self.seg_decoder and self.feature_sharing:
             self.feature_sharing = False  # nothing to share without SD
 
@@ -58,6 +120,12 @@ class LossConfig:
     # rest of a `cpu`-preset step (benchmarks/bench_identity.py), so the cpu preset uses 4.
     id_every: int = 1
 
+    def __post_init__(self):
+        self.validate()
+
+    def validate(self) -> None:
+        _validate(self, "loss")
+
 
 @dataclass
 class OptimConfig:
@@ -65,6 +133,12 @@ class OptimConfig:
     lr_d: float = 2e-4
     beta1: float = 0.5
     beta2: float = 0.999
+
+    def __post_init__(self):
+        self.validate()
+
+    def validate(self) -> None:
+        _validate(self, "optim")
 
 
 @dataclass
@@ -87,10 +161,15 @@ class TrainConfig:
     channels_last: bool = False
 
     def __post_init__(self):
+        self.validate()
+
+    def validate(self) -> None:
         if isinstance(self.num_workers, str) and self.num_workers.strip().isdigit():
             self.num_workers = int(self.num_workers)
-        if self.num_workers != "auto" and not (isinstance(self.num_workers, int) and self.num_workers >= 0):
-            raise ByeGlassesError(f"train.num_workers must be \"auto\" or a count >= 0, got {self.num_workers!r}")
+        if self.num_workers != "auto" and not (isinstance(self.num_workers, int) and not isinstance(
+                self.num_workers, bool) and 0 <= self.num_workers <= 256):
+            raise SettingError("train.num_workers", f"must be \"auto\" or a count from 0 to 256, got {self.num_workers!r}")
+        _validate(self, "train")
 
     def workers(self, processes: int = 1) -> int:
         """DataLoader workers per process: num_workers, or for "auto" what the cores allow."""
@@ -107,6 +186,14 @@ class Config:
     optim: OptimConfig = field(default_factory=OptimConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     preset: str = "custom"
+
+    def validate(self) -> None:
+        """SettingError("section.field", problem) for the first field out of range; run it again
+        after changing fields in place."""
+        self.model.validate()
+        self.loss.validate()
+        self.optim.validate()
+        self.train.validate()
 
     def to_dict(self) -> Dict[str, Any]:
         return dataclasses.asdict(self)

@@ -41,8 +41,15 @@ def save_checkpoint(path: PathLike, config: Config, generator: torch.nn.Module,
     meta = {"format": FORMAT, "byeglasses_version": __version__, "config": config.to_dict(),
             **(extra_meta or {})}
     metadata = {"format": FORMAT, "byeglasses_version": __version__, "meta": json.dumps(meta)}
-    atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata=metadata))
+    atomic_write(path, lambda tmp: _save_file(tensors, tmp, metadata))
     write_text(f"{path}.json", json.dumps(meta, indent=2, sort_keys=True))
+
+
+def _save_file(tensors: Dict[str, torch.Tensor], path: str, metadata: Dict[str, str]) -> None:
+    try:
+        save_file(tensors, path, metadata=metadata)
+    except SafetensorError as e:  # a failed write (disk full, file too large) is an OSError for the caller
+        raise OSError(str(e).replace("Error while serializing: ", "")) from None
 
 
 def read_safetensors(path: PathLike) -> Tuple[Dict[str, torch.Tensor], Dict[str, str]]:
@@ -75,11 +82,44 @@ def read_checkpoint(path: PathLike) -> Tuple[Dict[str, torch.Tensor], dict]:
     tensors, header = read_safetensors(path)
     if header.get("format") != FORMAT or "meta" not in header:
         raise CheckpointError(f"{path}: not a byeglasses checkpoint (no '{FORMAT}' metadata)")
-    return tensors, json.loads(header["meta"])
+    try:
+        meta = json.loads(header["meta"])
+    except ValueError as e:
+        raise CheckpointError(f"{path}: its metadata is not valid JSON ({e})") from None
+    if not isinstance(meta, dict):
+        raise CheckpointError(f"{path}: its metadata is not a JSON object")
+    return tensors, meta
 
 
-def load_module(module: torch.nn.Module, tensors: Dict[str, torch.Tensor], prefix: str, path: PathLike) -> None:
-    """Load `prefix.*` tensors into `module`, failing with the mismatched keys and shapes."""
+def stored_config(path: PathLike, meta: dict) -> Config:
+    """The Config a checkpoint was saved with, every field checked, or CheckpointError."""
+    try:
+        return Config.from_dict(meta["config"])
+    except (ByeGlassesError, TypeError, KeyError, AttributeError) as e:
+        raise CheckpointError(f"{path}: its stored config is invalid ({e})") from None
+
+
+def check_tensors(path: PathLike, tensors: Dict[str, torch.Tensor], config: Config,
+                  prefixes=("generator",)) -> None:
+    """Before any network is built: the modules `prefixes` (generator, disc_global, disc_local)
+    that `config` describes, built on the meta device (no memory), must have exactly the
+    checkpoint's keys and shapes, and every stored weight must be finite."""
+    from .networks import PatchDiscriminator
+
+    with torch.device("meta"):
+        for prefix in prefixes:
+            module = Generator(config.model) if prefix == "generator" else PatchDiscriminator(config.model)
+            check_module_shapes(module, tensors, prefix, path)
+    for key, value in tensors.items():
+        if key.split(".")[0] in prefixes and value.is_floating_point() and not bool(torch.isfinite(value).all()):
+            bad = int((~torch.isfinite(value)).sum())
+            raise CheckpointError(f"{path}: weight {key} has {bad} of {value.numel()} values that are NaN or "
+                                  f"infinite; the model is broken (a diverged training run?)")
+
+
+def check_module_shapes(module: torch.nn.Module, tensors: Dict[str, torch.Tensor], prefix: str,
+                        path: PathLike) -> None:
+    """CheckpointError listing the keys and shapes where `prefix.*` tensors do not fit `module`."""
     own = module.state_dict()
     given = {k[len(prefix) + 1:]: v for k, v in tensors.items() if k.startswith(prefix + ".")}
     missing = sorted(set(own) - set(given))
@@ -89,6 +129,13 @@ def load_module(module: torch.nn.Module, tensors: Dict[str, torch.Tensor], prefi
     if missing or unexpected or shapes:
         raise CheckpointError(mismatch_report(f"{path}: the {prefix} weights do not fit the configuration",
                                               missing, unexpected, shapes))
+
+
+def load_module(module: torch.nn.Module, tensors: Dict[str, torch.Tensor], prefix: str, path: PathLike) -> None:
+    """Load `prefix.*` tensors into `module`, failing with the mismatched keys and shapes."""
+    check_module_shapes(module, tensors, prefix, path)
+    own = module.state_dict()
+    given = {k[len(prefix) + 1:]: v for k, v in tensors.items() if k.startswith(prefix + ".")}
     module.load_state_dict({k: v.to(own[k].dtype) for k, v in given.items()})
 
 
@@ -103,10 +150,8 @@ def load_generator(path: Optional[PathLike] = None, device=None, config: Optiona
                 f"no default model is shipped in this installation ({path} is missing); "
                 "pass a checkpoint with --checkpoint / GlassesRemover(checkpoint=...)")
     tensors, meta = read_checkpoint(path)
-    try:
-        config = config or Config.from_dict(meta["config"])
-    except (ByeGlassesError, TypeError, KeyError) as e:
-        raise CheckpointError(f"{path}: its stored config is invalid ({e})") from None
+    config = config or stored_config(path, meta)
+    check_tensors(path, tensors, config)  # before the network is built: a lying config allocates nothing
     generator = Generator(config.model)
     load_module(generator, tensors, "generator", path)
     return generator.to(pick_device(device)).eval(), config

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import torch
 
-from ..errors import ByeGlassesError, CheckpointError
+from ..errors import ByeGlassesError, CheckpointError, SettingError
 
 OPSET = 17
 
@@ -27,6 +27,15 @@ class _Outputs(torch.nn.Module):
         return y_hat, m_hat
 
 
+def check_opset(opset: int) -> None:
+    """SettingError("opset", ...) unless torch's TorchScript exporter can write `opset`."""
+    from torch.onnx import _constants
+
+    highest = getattr(_constants, "ONNX_TORCHSCRIPT_EXPORTER_MAX_OPSET", _constants.ONNX_MAX_OPSET)
+    if isinstance(opset, bool) or not isinstance(opset, int) or not 17 <= opset <= highest:
+        raise SettingError("opset", f"must be from 17 to {highest} (the highest this torch exports), got {opset!r}")
+
+
 def export_onnx(generator: torch.nn.Module, resolution: int, path, opset: int = OPSET) -> Path:
     """Write `generator` to `path`: input "x" (batch, 3, R, R) in [-1, 1], outputs "y_hat"
     (batch, 3, R, R) and "m_hat" (batch, C, R, R). Whole file or nothing."""
@@ -36,6 +45,7 @@ def export_onnx(generator: torch.nn.Module, resolution: int, path, opset: int = 
         import onnx  # noqa: F401 - torch's exporter needs it
     except ImportError:
         raise ByeGlassesError("exporting to ONNX needs the onnx package: pip install 'byeglasses[onnx]'") from None
+    check_opset(opset)
     path = Path(path)
     model = _Outputs(generator.to("cpu").eval())
     x = torch.zeros(1, 3, resolution, resolution)

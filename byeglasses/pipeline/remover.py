@@ -100,9 +100,9 @@ class RemovalSettings:
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise SettingError(name, f"must be within 0..1, got {getattr(self, name)}")
         for name in ("min_change", "dilate", "feather", "onnx_threads", "change_low"):
-            if getattr(self, name) < 0:
+            if not getattr(self, name) >= 0:  # NaN too
                 raise SettingError(name, f"must be 0 or more, got {getattr(self, name)}")
-        if self.min_face is not None and self.min_face <= 0:
+        if self.min_face is not None and not 0 < self.min_face < float("inf"):
             raise SettingError("min_face", f"must be positive, got {self.min_face}")
         if not isinstance(self.passes, int) or self.passes < 1:
             raise SettingError("passes", f"must be a whole number, 1 or more, got {self.passes}")
@@ -170,6 +170,8 @@ class GlassesRemover:
         if scale != 1.0:
             size = (max(1, round(w * scale)), max(1, round(h * scale)))
             small = cv2.resize(small, size, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+        if min(small.shape[:2]) < 16:  # holds no findable face; dlib's CNN fails on a few pixels
+            return []
         boxes = detect_boxes(small, DETECT_THRESHOLD)
         if not boxes and self.settings.cnn_fallback:  # HOG misses some faces behind sunglasses or turned away
             small_rgb = rgb if scale == 1.0 else cv2.resize(

@@ -36,10 +36,13 @@ def read_rgb(path) -> np.ndarray:
     path = os.fspath(path)
     if os.path.getsize(path) == 0:
         raise InputError(f"{path}: empty file")
-    img = cv2.imread(path, cv2.IMREAD_COLOR)
-    if img is None:  # a format OpenCV lacks (GIF, MPO, ...): read it as `remove` does
-        from ..pipeline.imageio import read_image
+    from ..pipeline.imageio import read_image
 
+    try:
+        img = cv2.imread(path, cv2.IMREAD_COLOR)
+    except cv2.error:  # OpenCV refuses it (over its pixel limit): Pillow's reader says why
+        return read_image(path).rgb
+    if img is None:  # a format OpenCV lacks (GIF, MPO, ...): read it as `remove` does
         try:
             return read_image(path).rgb
         except InputError:

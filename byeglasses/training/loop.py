@@ -108,13 +108,14 @@ def train(config: Config, faces: str, out: str, resume: bool = False, device=Non
           progress: bool = True) -> dict:
     """The training loop: data, model, resume, loop, save. Returns a summary dict (steps,
     images/s, last losses)."""
+    config.validate()  # every field in range before anything is created
     device = pick_device(device)
     dist.init(device)
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True  # fixed shapes: pick the fastest convolution algorithms once
         torch.backends.cuda.matmul.allow_tf32 = True
     run = Run(config, Path(out), device, dist.rank(), dist.world_size())
-    run.check_folder(resume)
+    resume = run.check_folder(resume)
     torch.manual_seed(config.train.seed)
     identity = run.identity_extractor()  # first: a bad --identity fails before any work
     dataset = run.data(faces, landmark_cache)
@@ -134,11 +135,21 @@ class Run:
         self.start_step = 0
         self.finite = FiniteWatch()
 
-    def check_folder(self, resume: bool) -> None:
-        if self.out.exists() and (self.out / "config.json").exists() and not resume:
+    def check_folder(self, resume: bool) -> bool:
+        """Whether there is a checkpoint to resume from. A folder holds a run once it has a
+        checkpoint: a run that stopped before its first one (config.json, a log, samples) is
+        started over, fresh or with --resume."""
+        if self.out.exists() and not self.out.is_dir():
+            raise SettingError("out", f"{self.out} is a file, not a folder")
+        has_run = self.ckpt_path.is_file() or (self.out / "model.safetensors").is_file()
+        if has_run and not resume:
             raise SettingError("out", f"{self.out} already holds a run; resume it, or choose a new folder")
         if resume and not self.ckpt_path.is_file():
-            raise SettingError("resume", f"{self.ckpt_path} does not exist")
+            if not (self.out / "config.json").is_file():
+                raise SettingError("resume", f"{self.ckpt_path} does not exist (no run in {self.out})")
+            dist.print0(f"{self.out}: the run stopped before its first checkpoint; starting it over at step 0")
+            return False
+        return resume
 
     def data(self, faces: str, landmark_cache: Optional[str]):
         """Faces with glasses synthesized on the fly; the run folder and its config.json."""
@@ -194,6 +205,8 @@ class Run:
         from tqdm import tqdm
 
         tc = self.config.train
+        if self.rank == 0:
+            _truncate_log(self.out / "log.jsonl", state["step"])
         log = open(self.out / "log.jsonl", "a") if self.rank == 0 else None
         tb = _tensorboard(self.out) if self.rank == 0 else None
         start_time, self.start_step = time.time(), state["step"]
@@ -257,7 +270,11 @@ class Run:
     def checkpoint(self, model: ByeGlassesGAN, state: dict) -> None:
         self.finite.check(state["step"], self.ckpt_path)  # never save weights a non-finite step touched
         if self.rank == 0:
-            save_training_state(self.ckpt_path, model, dict(state))
+            try:
+                save_training_state(self.ckpt_path, model, dict(state))
+            except OSError as e:
+                raise ByeGlassesError(f"{self.ckpt_path}: cannot write the checkpoint at step {state['step']} "
+                                      f"({e.strerror or e}); the previous checkpoint, if any, is kept") from None
         dist.barrier()
 
     def save(self, model: ByeGlassesGAN, state: dict, last: Dict[str, float], stop_reason: Optional[str],
@@ -302,6 +319,23 @@ def _log(log, tb, state: dict, elapsed: float, ips: float, terms: Dict[str, floa
     if tb:
         for k, v in terms.items():
             tb.add_scalar(f"loss/{k}", v, state["step"])
+
+
+def _truncate_log(path: Path, step: int) -> None:
+    """Keep only the records of steps up to `step` (the checkpoint resumed from; 0: a fresh start),
+    so that steps redone after a resume are not logged twice."""
+    if not path.is_file():
+        return
+    lines = path.read_text().splitlines(keepends=True)
+    kept = []
+    for line in lines:
+        try:
+            if json.loads(line)["step"] <= step:
+                kept.append(line if line.endswith("\n") else line + "\n")
+        except (ValueError, KeyError, TypeError):
+            continue  # a line cut short by a kill
+    if len(kept) != len(lines):
+        write_text(path, "".join(kept))
 
 
 def _weights_digest(model) -> str:

@@ -8,7 +8,8 @@ from typing import Dict, Tuple
 import torch
 
 from ..model.gan import ByeGlassesGAN
-from ..model.weights import load_module, read_checkpoint, save_checkpoint
+from ..errors import CheckpointError
+from ..model.weights import check_tensors, load_module, read_checkpoint, save_checkpoint, stored_config
 
 
 def save_training_state(path, model: ByeGlassesGAN, state: dict) -> None:
@@ -24,6 +25,10 @@ def save_training_state(path, model: ByeGlassesGAN, state: dict) -> None:
 
 def load_training_state(path, model: ByeGlassesGAN) -> dict:
     tensors, meta = read_checkpoint(path)
+    check_tensors(path, tensors, stored_config(path, meta), ("generator", *model.discriminators()))
+    if "train_state" not in meta or "rng.torch" not in tensors:
+        raise CheckpointError(f"{path}: not a training checkpoint (no optimizer state); resume needs "
+                              "checkpoint.safetensors, not model.safetensors")
     load_module(model.generator, tensors, "generator", path)
     for name, module in model.discriminators().items():
         load_module(module, tensors, name, path)
