@@ -168,7 +168,7 @@ class TrainConfig:
             self.num_workers = int(self.num_workers)
         if self.num_workers != "auto" and not (isinstance(self.num_workers, int) and not isinstance(
                 self.num_workers, bool) and 0 <= self.num_workers <= 256):
-            raise SettingError("train.num_workers", f"must be \"auto\" or a count from 0 to 256, got {self.num_workers!r}")
+            raise SettingError("train.num_workers", f"must be at least 0 and at most 256, or \"auto\", got {self.num_workers!r}")
         _validate(self, "train")
 
     def workers(self, processes: int = 1) -> int:
