@@ -53,6 +53,17 @@ class FaceResult:
 
 
 @dataclass
+class Prepared:
+    """A photo ready for the generator (`GlassesRemover.prepare`)."""
+
+    rgb: np.ndarray  # (H, W, 3) uint8
+    faces: list  # detect.Face, largest first
+    alignments: list  # one per face
+    crops: np.ndarray  # (N, R, R, 3) uint8 aligned face crops, one per face
+    timings: Dict[str, float] = field(default_factory=dict)  # seconds: detect, align
+
+
+@dataclass
 class RemovalResult:
     image: np.ndarray  # (H, W, 3) uint8 RGB: the photo without glasses
     glasses_mask: np.ndarray  # (H, W) float32 in [0, 1]: predicted glasses probability (0 away from faces)
@@ -193,6 +204,15 @@ class GlassesRemover:
     def remove(self, image: ImageLike) -> RemovalResult:
         """Remove glasses from every face in `image`: an (H, W, 3) uint8 RGB array, a PIL image or
         a path (EXIF orientation is applied). Pixels outside the blended region are unchanged."""
+        prepared = self.prepare(image)
+        t = time.perf_counter()
+        outputs, masks = self.run_generator(prepared.crops) if prepared.faces else ([], [])
+        prepared.timings["generator"] = time.perf_counter() - t
+        return self.finish(prepared, outputs, masks)
+
+    def prepare(self, image: ImageLike) -> "Prepared":
+        """Everything before the generator: the faces and their aligned crops. Needs no generator,
+        so it can run ahead in other processes (the batch runner's data-loader workers)."""
         rgb = _as_photo(image).rgb
         timings = {}
         t = time.perf_counter()
@@ -204,11 +224,14 @@ class GlassesRemover:
         alignments = [estimate_alignment(f.landmarks, r) for f in faces]
         crops = np.stack([align(rgb, a) for a in alignments]) if faces else np.zeros((0, r, r, 3), np.uint8)
         timings["align"] = time.perf_counter() - t
+        return Prepared(rgb, faces, alignments, crops, timings)
 
-        t = time.perf_counter()
-        outputs, masks = self.run_generator(crops) if faces else ([], [])
-        timings["generator"] = time.perf_counter() - t
-
+    def finish(self, prepared: "Prepared", outputs, masks) -> RemovalResult:
+        """Everything after the generator: decide per face, warp back and blend in. `outputs`,
+        `masks`: `run_generator(prepared.crops)`."""
+        rgb, faces, alignments, crops = prepared.rgb, prepared.faces, prepared.alignments, prepared.crops
+        timings = prepared.timings
+        r = self.resolution
         t = time.perf_counter()
         h, w = rgb.shape[:2]
         out = rgb
