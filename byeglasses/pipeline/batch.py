@@ -344,7 +344,7 @@ class Runner:
                 record.update(status="failed", reason=f"{item.job.input}: unexpected {type(e).__name__}: {e}",
                               output=None, extras={})
             record.setdefault("ms", round(1000 * (item.seconds + time.perf_counter() - t), 1))
-            record["time"] = time.time()
+            record["time"], record["rank"] = time.time(), self.options.shard[0]
             try:
                 with signals.held():  # the line and the files' names together, or neither
                     appender.append(record)
