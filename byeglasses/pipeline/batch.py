@@ -74,7 +74,8 @@ def predicted_name(path: Path) -> str:
 
 def plan(files: List[Path], outdir: Path, options: BatchOptions, records: Dict[str, dict]) -> List[Job]:
     """One Job per input, sorted by path, each with its own output names: an input keeps its name
-    where it can; a converted input whose name is taken becomes `NAME.SUFFIX.png`; extra outputs
+    where it can; a converted input whose name is taken becomes `NAME.SUFFIX.png`, a second input
+    of the same name (from another folder) `STEM~2.SUFFIX`; extra outputs
     wanted by two inputs (a.jpg and a.png) or named like another output become `NAME.SUFFIX.KIND`."""
     outdir = Path(outdir)
     paths = sorted({Path(os.path.abspath(f)) for f in files}, key=str)
@@ -95,7 +96,8 @@ def plan(files: List[Path], outdir: Path, options: BatchOptions, records: Dict[s
 
     # outputs named like their input first, then converted ones
     for job in sorted(jobs, key=lambda j: (j.output != j.input.name, j.index)):
-        job.output = claim([job.output, job.input.name + Path(job.output).suffix])
+        converted = job.output != job.input.name  # a.gif -> a.png, else a.gif.png; a second a.jpg -> a~2.jpg
+        job.output = claim([job.output, job.input.name + Path(job.output).suffix] if converted else [job.output])
     kinds = [k for k, on in (("glasses", options.save_masks), ("blend", options.save_masks),
                              ("side-by-side", options.side_by_side)) if on]
     wanted: Dict[str, int] = {}
