@@ -30,7 +30,7 @@ from byeglasses.model.networks import Generator  # noqa: E402
 from byeglasses.pipeline.onnx import export_onnx  # noqa: E402
 from byeglasses.pipeline.remover import GlassesRemover  # noqa: E402
 
-STAGES = ("detect", "align", "generator", "paste")
+STAGES = ("detect", "align", "classify", "generator", "paste")
 
 
 def test_photo(side=1024):
@@ -71,6 +71,8 @@ def generator_alone(run, runs):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--presets", nargs="+", default=["cpu"], help="generator presets to time (cpu, paper)")
+    parser.add_argument("--resolution", type=int, help="override the presets' resolution (the shipped model: "
+                        "--presets cpu --resolution 256)")
     parser.add_argument("--runs", type=int, default=10, help="timed runs per measurement (medians reported)")
     parser.add_argument("--threads", type=int, default=1, help="CPU threads for PyTorch and ONNX Runtime")
     parser.add_argument("--min-face", type=float, default=None,
@@ -86,6 +88,9 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.presets:
             cfg = get_preset(name)
+            if args.resolution:
+                cfg.model.resolution = args.resolution
+                name = f"{name}@{args.resolution}"
             r = cfg.model.resolution
             torch.manual_seed(0)
             generator = Generator(cfg.model).eval()
@@ -94,7 +99,7 @@ def main():
             export_onnx(generator, r, onnx_path)
             x = torch.zeros(1, 3, r, r)
             for backend in ("torch", "onnx"):
-                remover = GlassesRemover(ckpt, device="cpu", backend=backend, onnx=onnx_path, min_area=0.0,
+                remover = GlassesRemover(ckpt, device="cpu", backend=backend, onnx=onnx_path, glasses_threshold=0.0, passes=1,
                                          min_face=args.min_face, onnx_threads=args.threads)
                 if backend == "torch":
                     def run():

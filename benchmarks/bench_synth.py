@@ -5,6 +5,8 @@
 Uses the astronaut face (skimage), cropped and resized like a CelebA-HQ face. Prints pairs/s for
 `synthesize`, the share of time per stage, and the ratio to a reference measured in the same run:
 decoding a 256-px JPEG (what the data loader does anyway for each face).
+What the training data loader delivers (items per process, with N workers) is measured by
+`benchmarks/bench_train.py --parts loader`.
 """
 
 import argparse

@@ -19,7 +19,7 @@ from PIL import Image
 from byeglasses.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
-FORCE = ["--min-area", "0", "--min-change", "0"]  # the random tiny model then removes on every face
+FORCE = ["--glasses-threshold", "0", "--min-area", "0", "--min-change", "0"]  # the random tiny model then removes on every face
 
 
 def _photos(src, faces, count):
@@ -239,7 +239,7 @@ def test_outputs_get_the_mode_the_umask_allows(astronaut, tmp_path, tiny_checkpo
         assert main(["remove", str(src / "a.png"), "-o", str(out), "--checkpoint", str(tiny_checkpoint),
                      "--workers", "0", *FORCE]) == 0
         assert main(["remove", str(src / "b.jpg"), "-o", str(out), "--checkpoint", str(tiny_checkpoint),
-                     "--workers", "0", "--min-area", "1"]) == 0  # copied unchanged
+                     "--workers", "0", "--glasses-threshold", "0", "--min-area", "1"]) == 0  # copied unchanged
     finally:
         os.umask(old)
     for name in ("a.png", "b.jpg", "manifest.jsonl"):

@@ -73,3 +73,28 @@ def test_ablations_build(change):
         assert m_hat.shape[1] == cfg.mask_channels
     else:
         assert m_hat is None
+
+
+def test_instance_norm_keeping_layout_matches_pytorch():
+    """The channels_last instance norm used on CUDA: PyTorch's values and gradients, layout kept."""
+    from byeglasses.model.networks import InstanceNorm2d, instance_norm_keeping_layout
+
+    torch.manual_seed(0)
+    norm = InstanceNorm2d(8, affine=True)
+    with torch.no_grad():
+        norm.weight.uniform_(0.5, 1.5)
+        norm.bias.normal_()
+    assert list(norm.state_dict()) == list(torch.nn.InstanceNorm2d(8, affine=True).state_dict())
+    x = torch.randn(3, 8, 16, 16) * 3 + 1
+    a_in = x.contiguous(memory_format=torch.channels_last).requires_grad_()
+    b_in = x.clone().requires_grad_()
+    a = instance_norm_keeping_layout(a_in, norm.weight, norm.bias, norm.eps)
+    b = norm(b_in)
+    assert a.is_contiguous(memory_format=torch.channels_last) and not a.is_contiguous()
+    assert torch.allclose(a, b, atol=1e-5)
+    grad = torch.randn_like(b)
+    a.backward(grad)
+    grad_w = norm.weight.grad.clone()
+    norm.weight.grad = None
+    b.backward(grad)
+    assert torch.allclose(a_in.grad, b_in.grad, atol=1e-5) and torch.allclose(grad_w, norm.weight.grad, atol=1e-4)

@@ -44,7 +44,7 @@ def test_remover_onnx_backend_agrees_with_torch(exported, astronaut):
     from byeglasses.pipeline.remover import GlassesRemover
 
     ckpt, onnx_path = exported
-    kw = dict(threshold=0.5, min_area=0.0)
+    kw = dict(threshold=0.5, glasses_threshold=0.0)
     a = GlassesRemover(ckpt, device="cpu", **kw).remove(astronaut)
     b = GlassesRemover(backend="onnx", onnx=onnx_path, **kw).remove(astronaut)
     assert len(a.faces) == len(b.faces) >= 1
@@ -59,7 +59,7 @@ def test_cli_onnx_backend_writes_output(exported, astronaut, tmp_path):
     _, onnx_path = exported
     Image.fromarray(astronaut).save(tmp_path / "a.png")
     rc = main(["remove", str(tmp_path / "a.png"), "-o", str(tmp_path / "out"), "--backend", "onnx",
-               "--onnx", str(onnx_path), "--min-area", "0"])
+               "--onnx", str(onnx_path), "--glasses-threshold", "0"])
     assert rc == 0 and (tmp_path / "out" / "a.png").is_file()
 
 

@@ -272,3 +272,77 @@ def test_dataset_negatives_have_no_glasses(astronaut_faces):
     for i, neg in enumerate(flags):
         if not neg:
             assert torch.equal(some[i]["x"], none[i]["x"])
+
+
+def test_decoded_cache_gives_the_same_pairs(faces_dir, tmp_path):
+    """Faces decoded once into the cache file give exactly the pairs of faces decoded every time."""
+    kw = dict(seed=4, cache_path=tmp_path / "lm.npz", progress=False, no_glasses=0.5)
+    plain = SynthFaceDataset(faces_dir, 64, **kw)
+    cached = SynthFaceDataset(faces_dir, 64, decoded_cache=True, **kw)
+    files = sorted(p.name for p in tmp_path.glob("lm.faces64.*.npy"))
+    assert len(files) == 1 and cached.faces.path.endswith(files[0])
+    negatives = 0
+    for epoch in range(3):
+        plain.set_epoch(epoch)
+        cached.set_epoch(epoch)
+        for i in range(len(plain)):
+            a, b = plain[i], cached[i]
+            for key in ("x", "y", "mask"):
+                assert torch.equal(a[key], b[key]), (epoch, i, key)
+            negatives += torch.equal(a["x"], a["y"])
+    assert 0 < negatives < 6  # both kinds of sample were compared
+    # a second dataset reuses the file; pickling (DataLoader workers) does not carry the faces along
+    again = SynthFaceDataset(faces_dir, 64, decoded_cache=True, **kw)
+    assert again.faces.path == cached.faces.path
+    assert len(pickle.dumps(again)) < 20_000
+    batch = next(iter(torch.utils.data.DataLoader(again, batch_size=2, num_workers=2)))
+    plain.set_epoch(0)
+    assert torch.equal(batch["x"][1], plain[1]["x"])
+
+
+def test_decoded_cache_is_rebuilt_when_a_face_changes(faces_dir, tmp_path):
+    import shutil
+
+    folder = tmp_path / "faces"
+    shutil.copytree(faces_dir, folder)
+    kw = dict(seed=1, cache_path=tmp_path / "lm.npz", progress=False)
+    before = SynthFaceDataset(folder, 64, decoded_cache=True, **kw)
+    old_path, old_x = before.faces.path, before[0]["x"]
+    img = cv2.imread(str(folder / "a.jpg"))
+    cv2.imwrite(str(folder / "a.jpg"), cv2.resize(img, (200, 200))[:, ::-1].copy())  # now mirrored
+    os.utime(folder / "a.jpg", ns=(1, 10**9))
+    after = SynthFaceDataset(folder, 64, decoded_cache=True, **kw)
+    assert after.faces.path != old_path and not os.path.exists(old_path)  # rebuilt, the stale file removed
+    fresh = SynthFaceDataset(folder, 64, **kw)
+    assert not torch.equal(after[0]["y"], before[0]["y"]) or not torch.equal(after[0]["x"], old_x)
+    assert torch.equal(after[0]["x"], fresh[0]["x"]) and torch.equal(after[0]["mask"], fresh[0]["mask"])
+    # another subset of the same folder gets its own file and leaves this one alone
+    SynthFaceDataset(folder, 64, decoded_cache=True, files=["b.png"], **kw)
+    assert os.path.exists(after.faces.path)
+
+
+def test_uint8_items_give_the_float_values_on_the_device(faces_dir, tmp_path):
+    from byeglasses.synth.dataset import batch_to_device
+
+    kw = dict(seed=2, cache_path=tmp_path / "lm.npz", progress=False, decoded_cache=True)
+    floats = SynthFaceDataset(faces_dir, 64, **kw)
+    u8 = SynthFaceDataset(faces_dir, 64, uint8=True, **kw)
+    a = torch.utils.data.default_collate([floats[0], floats[1]])
+    b = torch.utils.data.default_collate([u8[0], u8[1]])
+    assert b["x"].dtype == torch.uint8 and b["x"].shape == (2, 3, 64, 64) and b["mask"].dtype == torch.uint8
+    fa, fb = batch_to_device(a, "cpu"), batch_to_device(b, "cpu")
+    for key in ("x", "y", "mask"):
+        assert fb[key].dtype == torch.float32 and torch.equal(fa[key], fb[key]), key
+
+
+def test_glasses_draws_match_rng_choice():
+    """The fast weighted draw picks what numpy's rng.choice picks and leaves the stream where it does."""
+    from byeglasses.synth.glasses import _pick
+
+    rng = np.random.default_rng(0)
+    for seed in range(300):
+        weights = {f"k{i}": float(w) for i, w in enumerate(rng.uniform(0.1, 3, int(rng.integers(2, 9))))}
+        r1, r2 = np.random.default_rng(seed), np.random.default_rng(seed)
+        keys, p = list(weights), np.array(list(weights.values())) / sum(weights.values())
+        assert _pick(r1, weights) == str(r2.choice(keys, p=p))
+        assert r1.random() == r2.random()

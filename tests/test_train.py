@@ -79,6 +79,42 @@ def test_non_finite_loss_stops_and_keeps_last_checkpoint(astronaut_faces, tmp_pa
     assert (out / "checkpoint.safetensors").read_bytes() == good
 
 
+def test_non_finite_loss_found_between_log_records_names_its_step(astronaut_faces, tmp_path, monkeypatch):
+    """Loss terms are read every log_every steps only: a NaN in between is still caught, named with
+    the step it happened at, and caught before a checkpoint could save the weights it touched."""
+    from byeglasses.model import gan
+
+    out = tmp_path / "run"
+    train(tiny(steps=5, log_every=100), str(astronaut_faces), str(out), progress=False)
+    good = (out / "checkpoint.safetensors").read_bytes()
+    real_step = gan.ByeGlassesGAN.training_step
+
+    def exploding(self, batch, step=0):
+        terms = real_step(self, batch, step)
+        if step >= 6:  # the 7th step on
+            terms["seg"] = terms["seg"] * float("nan")  # a tensor on the device, as the real ones
+        return terms
+
+    monkeypatch.setattr(gan.ByeGlassesGAN, "training_step", exploding)
+    with pytest.raises(ByeGlassesError, match=r"step 7: loss term seg is not finite \(seg=nan, found at step 10"):
+        train(tiny(steps=12, log_every=100), str(astronaut_faces), str(out), resume=True, progress=False)
+    assert (out / "checkpoint.safetensors").read_bytes() == good
+
+
+def test_workers_from_the_cores_unless_told(monkeypatch):
+    from byeglasses.cli.train import apply_overrides
+
+    cfg = get_preset("cpu")
+    assert cfg.train.num_workers == "auto"
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(16)), raising=False)
+    assert cfg.train.workers() == 14 and cfg.train.workers(processes=2) == 6
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
+    assert cfg.train.workers() == 1
+    assert apply_overrides(cfg, ["train.num_workers=3"]).train.workers() == 3
+    with pytest.raises(ByeGlassesError, match="num_workers"):
+        apply_overrides(cfg, ["train.num_workers=many"])
+
+
 def test_kill_during_save_leaves_previous_checkpoint(astronaut_faces, tmp_path):
     """A training process killed (SIGKILL) while it writes a checkpoint leaves the last
     complete one readable, and --resume continues from it."""

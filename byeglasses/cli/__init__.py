@@ -18,6 +18,10 @@ COMMANDS = {
     "eval": ("byeglasses.cli.eval", "benchmark a checkpoint and the baselines on a fixed synthesized set"),
     "train-identity": ("byeglasses.cli.train_identity", "train the paper's ResNet-34 + ArcFace identity extractor"),
     "export-onnx": ("byeglasses.cli.export_onnx", "export the generator to ONNX"),
+    "eval-verification": ("byeglasses.cli.eval_verification",
+                          "face verification with the glasses on and after removal (the paper's Sec. 4.4)"),
+    "train-classifier": ("byeglasses.cli.train_classifier", "train the glasses classifier `remove` consults"),
+    "serve": ("byeglasses.cli.serve", "a local web page: upload photos, download them without glasses (needs [web])"),
 }
 
 

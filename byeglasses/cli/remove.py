@@ -24,11 +24,25 @@ def _add_model_options(p) -> None:
                    help="cpu, cuda, cuda:N or mps; default: CUDA, else MPS, else CPU")
     p.add_argument("--threshold", type=float, default=DEFAULTS.threshold,
                    help="glasses-mask probability from which a pixel counts as glasses")
+    p.add_argument("--glasses-threshold", type=float, default=DEFAULTS.glasses_threshold,
+                   help="faces the glasses classifier gives a lower P(glasses) are left untouched; 0: process every face")
+    p.add_argument("--classifier", default=DEFAULTS.classifier,
+                   help="glasses-classifier weights (`byeglasses train-classifier`); default: the shipped classifier")
+    p.add_argument("--blend", choices=("mask", "change"), default=DEFAULTS.blend,
+                   help="mask: take the model's output over the whole glasses region; change: keep the pixels "
+                        "the model barely changes (eyes behind clear lenses: sharper eyes, more frames left)")
+    p.add_argument("--passes", type=int, default=DEFAULTS.passes,
+                   help="faces the classifier still judges as wearing glasses go through the model again, "
+                        "up to this many passes in all")
+    p.add_argument("--change-low", type=float, default=DEFAULTS.change_low,
+                   help="--blend change: a pixel the model changes by less (smoothed, levels of 255) keeps its value")
+    p.add_argument("--change-high", type=float, default=DEFAULTS.change_high,
+                   help="--blend change: a pixel the model changes by more takes the model's value")
     p.add_argument("--min-area", type=float, default=DEFAULTS.min_area,
-                   help="faces whose glasses area (fraction of the aligned face crop) is smaller are left untouched")
+                   help="also leave faces alone whose glasses area (fraction of the aligned face crop) is smaller")
     p.add_argument("--min-change", type=float, default=DEFAULTS.min_change,
-                   help="faces whose predicted glasses region the model would change by less (mean, levels "
-                        "of 255) are left untouched: they have no glasses")
+                   help="also leave faces alone whose predicted glasses region the model would change by less "
+                        "(mean, levels of 255)")
 
 
 def settings_from_args(args) -> RemovalSettings:

@@ -1,5 +1,8 @@
 """ByeGlassesGAN: the generator, both discriminators, the frozen identity extractor, their
-optimizers, and one training step (discriminators first, then the generator with eq. 8)."""
+optimizers, and one training step (discriminators first, then the generator with eq. 8).
+
+The step never waits for the device: it returns its loss terms as 0-dim tensors on the device,
+for the caller to read when it logs."""
 
 from __future__ import annotations
 
@@ -17,8 +20,19 @@ from .networks import Generator, PatchDiscriminator
 LOSS_TERMS = ("d_global", "d_local", "g_global", "g_local", "l1_global", "l1_local", "seg", "id", "g_total")
 
 
+def adam(params, lr: float, o) -> torch.optim.Adam:
+    """Adam updating all parameters in one fused kernel on CUDA, in foreach (multi-tensor) ops elsewhere."""
+    params = list(params)
+    on_cuda = bool(params) and all(p.device.type == "cuda" for p in params)
+    return torch.optim.Adam(params, lr=lr, betas=(o.beta1, o.beta2), **({"fused": True} if on_cuda else {"foreach": True}))
+
+
 class ByeGlassesGAN(nn.Module):
-    def __init__(self, config: Config, identity_extractor: Optional[nn.Module] = None):
+    """`device`: where the networks and the optimizers' states live (the optimizers are made for it:
+    fused on CUDA). config.train.channels_last sets the networks' memory format, config.train.compile
+    compiles them (on their first call)."""
+
+    def __init__(self, config: Config, identity_extractor: Optional[nn.Module] = None, device=None):
         super().__init__()
         self.config = config
         m, o = config.model, config.optim
@@ -29,11 +43,23 @@ class ByeGlassesGAN(nn.Module):
         self.__dict__["identity_extractor"] = identity_extractor
         if identity_extractor is not None:
             identity_extractor.eval().requires_grad_(False)
-        self.opt_g = torch.optim.Adam(self.generator.parameters(), lr=o.lr_g, betas=(o.beta1, o.beta2))
+        if device is not None:
+            self.to(device)
+        if config.train.channels_last:
+            self.to(memory_format=torch.channels_last)
+        if config.train.compile:
+            self.compile_networks()
+        self.opt_g = adam(self.generator.parameters(), o.lr_g, o)
         d_params = list(self.disc_global.parameters())
         if self.disc_local is not None:
             d_params += list(self.disc_local.parameters())
-        self.opt_d = torch.optim.Adam(d_params, lr=o.lr_d, betas=(o.beta1, o.beta2))
+        self.opt_d = adam(d_params, o.lr_d, o)
+
+    def compile_networks(self, **kwargs) -> None:
+        """torch.compile the networks' forward passes in place (parameter names are unchanged)."""
+        for net in (self.generator, *self.discriminators().values(), self.identity_extractor):
+            if net is not None:
+                net.compile(**kwargs)
 
     def discriminators(self):
         return {"disc_global": self.disc_global, **({"disc_local": self.disc_local} if self.disc_local else {})}
@@ -43,9 +69,10 @@ class ByeGlassesGAN(nn.Module):
             return torch.autocast("cuda", dtype=torch.bfloat16)
         return contextlib.nullcontext()
 
-    def training_step(self, batch: Dict[str, torch.Tensor], step: int = 0) -> Dict[str, float]:
+    def training_step(self, batch: Dict[str, torch.Tensor], step: int = 0) -> Dict[str, torch.Tensor]:
         """batch: x, y (B,3,R,R) in [-1,1]; mask (B,2,R,R): glasses, face shape. `step` (0-based)
-        decides whether eq. 7 applies (every `loss.id_every` steps). Returns every loss term."""
+        decides whether eq. 7 applies (every `loss.id_every` steps). Returns every loss term as a
+        0-dim float32 tensor on the device (reading one waits for the step to finish)."""
         cfg, lam = self.config.model, self.config.loss
         x, y, mask = batch["x"], batch["y"], batch["mask"]
         m_g = mask[:, :1]  # (B,1,R,R) ground-truth glasses mask
@@ -85,4 +112,4 @@ class ByeGlassesGAN(nn.Module):
         self.opt_g.step()
 
         terms = (d_global, d_local, g_global, g_local, l1_g, l1_l, l_seg, l_id, g_total)
-        return {name: float(t.detach().float()) for name, t in zip(LOSS_TERMS, terms)}
+        return {name: t.detach().float() for name, t in zip(LOSS_TERMS, terms)}

@@ -208,9 +208,9 @@ def _start_method() -> str:
 
 
 def _detached(remover: GlassesRemover) -> GlassesRemover:
-    """The remover without its generator, for the workers: `prepare` needs only the settings."""
+    """The remover without its networks, for the workers: `prepare` needs only the settings."""
     light = copy.copy(remover)
-    light.generator, light._session = None, None
+    light.generator, light._session, light.judge = None, None, None
     return light
 
 
@@ -309,8 +309,9 @@ class Runner:
         """The generator on the faces of all `items` at once, then each photo finished in order."""
         with_faces = [i for i in items if i.prepared is not None and i.prepared.faces]
         t = time.perf_counter()
-        if with_faces:
-            outputs, masks = self.remover.run_generator(np.concatenate([i.prepared.crops for i in with_faces]))
+        if with_faces:  # the classifier, then the generator on the faces wearing glasses, of all photos at once
+            probabilities, generated = self.remover.classify_and_generate(
+                np.concatenate([i.prepared.crops for i in with_faces]), {})
         share = (time.perf_counter() - t) / max(1, len(with_faces))
         starts, start = {}, 0
         for item in with_faces:
@@ -335,7 +336,9 @@ class Runner:
                                         "see --min-face); nothing written")
                 else:
                     a, b = starts[id(item)], starts[id(item)] + len(item.prepared.faces)
-                    result = self.remover.finish(item.prepared, outputs[a:b], masks[a:b])
+                    mine = {i - a: out for i, out in generated.items() if a <= i < b}
+                    result = self.remover.finish(item.prepared, probabilities[a:b], mine)
+                    result = self.remover.more_passes(result, item.prepared.faces)
                     staged = self._write(item, result, record)
                     record["ms"] = round(1000 * (item.seconds + share + time.perf_counter() - t), 1)
             except OSError as e:

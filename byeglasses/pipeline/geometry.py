@@ -132,3 +132,20 @@ def paste_back(image: np.ndarray, patch: np.ndarray, weight: np.ndarray, box: Bo
     region[inside] = np.clip(np.rint(mixed), 0, 255).astype(np.uint8)
     changed[y0:y1, x0:x1] = inside
     return out, changed
+
+
+def change_weight(crop: np.ndarray, y_hat: np.ndarray, low: float, high: float, sigma: float = 1.5 / 256,
+                  grow: float = 0.01) -> np.ndarray:
+    """(R, R) weight in [0, 1] from how much the generator changes each pixel of the crop (R, R, 3):
+    0 where the Gaussian-smoothed (sigma·R) change stays below `low` levels of 255 in every channel,
+    1 above `high`, linear between; grown by `grow`·R pixels and softened, so that frame edges and
+    their halo go with the frame. Smoothing first keeps a generator's blur of fine detail (eyelashes,
+    iris) from counting as a change."""
+    r = crop.shape[0]
+    s = max(sigma * r, 0.3)
+    diff = np.abs(cv2.GaussianBlur(crop.astype(np.float32), (0, 0), s)
+                  - cv2.GaussianBlur(y_hat.astype(np.float32), (0, 0), s)).max(axis=2)
+    weight = np.clip((diff - low) / (high - low), 0.0, 1.0)
+    k = max(1, int(round(grow * r)))
+    weight = cv2.dilate(weight, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * k + 1, 2 * k + 1)))
+    return np.clip(cv2.GaussianBlur(weight, (0, 0), max(0.5, 0.006 * r)), 0.0, 1.0)

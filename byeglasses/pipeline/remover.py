@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from ..errors import SettingError
-from .geometry import align, blend_weight, estimate_alignment, paste_back, unalign
+from .geometry import align, blend_weight, change_weight, estimate_alignment, paste_back, unalign
 from .imageio import Photo, from_array, read_image
 
 # dlib's HOG detector finds faces from about 80 px: the photo is shrunk so that the smallest
@@ -23,20 +23,21 @@ HOG_FACE = 80.0
 # HOG detections with a lower SVM score are dropped (on the astronaut, the mission patch scores
 # 0.02-0.09 and the face 0.24-1.5 at every detection scale).
 DETECT_THRESHOLD = 0.1
-# A face is left alone when the generator would change its predicted glasses region by less than
-# this mean (levels of 255): glasses-free faces come out nearly unchanged (measured by
-# benchmarks/bench_real.py on CelebA-HQ test faces and real glasses photos; see the README) ...
-MIN_CHANGE = 10.0
-# ... or when less than this fraction of its crop is predicted as glasses. With MIN_CHANGE, the
-# shipped model acts on 87% of the 90 real-glasses photos and on 13% of 90 glasses-free test
-# photos (the same photos chose both values: `python benchmarks/bench_real.py`).
-MIN_AREA = 0.02
+# Whether a face wears glasses is the glasses classifier's call (model/classifier.py): faces it
+# gives P(glasses) below GLASSES_THRESHOLD are left alone. Two older gates stay available and are
+# off by default: a smallest predicted glasses area (fraction of the crop) and a smallest change
+# the generator would make inside it (levels of 255).
+GLASSES_THRESHOLD = 0.5
+MIN_AREA = 0.0
+MIN_CHANGE = 0.0
+# blend="change": inside the glasses region, a pixel whose smoothed value the generator changes by
+# less than CHANGE_LOW levels keeps its own value (an eye behind a clear lens), by more than
+# CHANGE_HIGH takes the generator's (frames, tint, glare), and in between a mix of the two.
+CHANGE_LOW, CHANGE_HIGH = 6.0, 20.0
 # When HOG finds no face, dlib's CNN detector looks again; its detections below this are dropped.
 CNN_THRESHOLD = 0.3
 # Without --min-face, faces smaller than 1/AUTO_MIN_FACE of the photo's long side are not searched.
 AUTO_MIN_FACE = 8
-# glasses_probability = mean of the TOP_K highest glasses-mask values (fraction of the crop).
-TOP_K = 0.01
 # The generator runs on at most this many faces at once.
 MAX_BATCH = 16
 
@@ -45,11 +46,12 @@ MAX_BATCH = 16
 class FaceResult:
     box: Tuple[int, int, int, int]  # left, top, right, bottom in photo pixels (dlib's box)
     landmarks: np.ndarray  # (68, 2) float32, photo pixels
-    glasses_probability: float  # mean of the top 1% glasses-mask values in the face crop
+    glasses_probability: float  # P(glasses) from the glasses classifier
     glasses_area: float  # fraction of the face crop predicted as glasses (mask >= threshold)
     changed: bool  # whether the glasses were removed from this face
     reason: str  # why (not) changed, for the user
     glasses_change: float = 0.0  # mean |ŷ - x| inside the predicted glasses, in levels of 255
+    passes: int = 0  # how many times the generator's output was pasted in (see RemovalSettings.passes)
 
 
 @dataclass
@@ -91,22 +93,34 @@ class RemovalSettings:
     onnx: Optional[PathLike] = None  # ONNX generator for backend="onnx" (`byeglasses export-onnx`)
     onnx_threads: int = 0  # ONNX Runtime threads; 0: all cores
     threshold: float = 0.5  # glasses-mask probability from which a pixel counts as glasses
+    glasses_threshold: float = GLASSES_THRESHOLD  # P(glasses) from which a face counts as wearing glasses; 0: every face
+    classifier: Optional[PathLike] = None  # glasses-classifier weights; None: the shipped classifier
+    blend: str = "mask"  # "mask": the whole glasses region; "change": keep the pixels the generator barely changes
+    change_low: float = CHANGE_LOW  # blend="change": smoothed change (levels) below which a pixel keeps its value
+    change_high: float = CHANGE_HIGH  # ... and above which it takes the generator's
     min_area: float = MIN_AREA  # faces with a smaller glasses area (fraction of the crop) are left alone
     min_change: float = MIN_CHANGE  # faces the generator would change less (levels of 255) are left alone
     min_face: Optional[float] = None  # smallest face box searched for and processed, in pixels; None: auto
     dilate: float = 0.03  # growth of the blend region, fraction of the crop side
     feather: float = 0.015  # softness of the blend region's edge, fraction of the crop side
     cnn_fallback: bool = True  # run dlib's CNN detector on photos where HOG finds no face
+    passes: int = 2  # faces still judged as wearing glasses after a pass go through the generator again, up to this
 
     def __post_init__(self):
-        for name in ("threshold", "min_area"):
+        for name in ("threshold", "min_area", "glasses_threshold"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise SettingError(name, f"must be within 0..1, got {getattr(self, name)}")
-        for name in ("min_change", "dilate", "feather", "onnx_threads"):
+        for name in ("min_change", "dilate", "feather", "onnx_threads", "change_low"):
             if getattr(self, name) < 0:
                 raise SettingError(name, f"must be 0 or more, got {getattr(self, name)}")
         if self.min_face is not None and self.min_face <= 0:
             raise SettingError("min_face", f"must be positive, got {self.min_face}")
+        if not isinstance(self.passes, int) or self.passes < 1:
+            raise SettingError("passes", f"must be a whole number, 1 or more, got {self.passes}")
+        if self.blend not in ("change", "mask"):
+            raise SettingError("blend", f"must be change or mask, got {self.blend!r}")
+        if not self.change_high > self.change_low:
+            raise SettingError("change_high", f"must be above change_low ({self.change_low}), got {self.change_high}")
         if self.backend not in ("torch", "onnx"):
             raise SettingError("backend", f"must be torch or onnx, got {self.backend!r}")
         if self.backend == "onnx" and not self.onnx:
@@ -145,6 +159,9 @@ class GlassesRemover:
             self.generator = generator.eval()
             self.resolution = int(resolution)
             self.device = next(generator.parameters()).device
+        from ..model.classifier import GlassesJudge
+
+        self.judge = GlassesJudge(s.classifier, device=str(self.device))
 
     # -- stages -------------------------------------------------------------------------------
 
@@ -199,48 +216,104 @@ class GlassesRemover:
             ms.append(glasses)
         return np.concatenate(ys).astype(np.float32), np.concatenate(ms).astype(np.float32)
 
+    def blend_weight(self, crop: np.ndarray, y_hat: np.ndarray, glasses: np.ndarray) -> np.ndarray:
+        """(R, R) weight in [0, 1] of the generator's output ŷ over the crop x: the dilated, feathered
+        glasses region, and with blend="change" only where ŷ really differs from x."""
+        s = self.settings
+        weight = blend_weight(glasses, s.threshold, s.dilate, s.feather)
+        if s.blend == "change":
+            weight *= change_weight(crop, y_hat, s.change_low, s.change_high)
+        return weight
+
     # -- the whole pipeline ---------------------------------------------------------------------
 
     def remove(self, image: ImageLike) -> RemovalResult:
         """Remove glasses from every face in `image`: an (H, W, 3) uint8 RGB array, a PIL image or
-        a path (EXIF orientation is applied). Pixels outside the blended region are unchanged."""
+        a path (EXIF orientation is applied). Pixels outside the blended region are unchanged.
+        A face the classifier still judges as wearing glasses afterwards goes through the
+        generator again, up to `passes` times in all."""
         prepared = self.prepare(image)
-        t = time.perf_counter()
-        outputs, masks = self.run_generator(prepared.crops) if prepared.faces else ([], [])
-        prepared.timings["generator"] = time.perf_counter() - t
-        return self.finish(prepared, outputs, masks)
+        probabilities, generated = self.classify_and_generate(prepared.crops, prepared.timings)
+        return self.more_passes(self.finish(prepared, probabilities, generated), prepared.faces)
 
-    def prepare(self, image: ImageLike) -> "Prepared":
-        """Everything before the generator: the faces and their aligned crops. Needs no generator,
-        so it can run ahead in other processes (the batch runner's data-loader workers)."""
+    def prepare(self, image: ImageLike) -> Prepared:
+        """Everything before the classifier and the generator: the faces and their aligned crops.
+        Needs no network, so it can run ahead in other processes (the batch runner's workers)."""
         rgb = _as_photo(image).rgb
-        timings = {}
         t = time.perf_counter()
         faces = self.detect(rgb)
-        timings["detect"] = time.perf_counter() - t
+        return self.align_faces(rgb, faces, {"detect": time.perf_counter() - t})
 
+    def align_faces(self, rgb: np.ndarray, faces, timings: Dict[str, float]) -> Prepared:
         t = time.perf_counter()
         r = self.resolution
         alignments = [estimate_alignment(f.landmarks, r) for f in faces]
         crops = np.stack([align(rgb, a) for a in alignments]) if faces else np.zeros((0, r, r, 3), np.uint8)
-        timings["align"] = time.perf_counter() - t
+        timings["align"] = timings.get("align", 0.0) + time.perf_counter() - t
         return Prepared(rgb, faces, alignments, crops, timings)
 
-    def finish(self, prepared: "Prepared", outputs, masks) -> RemovalResult:
-        """Everything after the generator: decide per face, warp back and blend in. `outputs`,
-        `masks`: `run_generator(prepared.crops)`."""
-        rgb, faces, alignments, crops = prepared.rgb, prepared.faces, prepared.alignments, prepared.crops
-        timings = prepared.timings
-        r = self.resolution
+    def classify_and_generate(self, crops: np.ndarray, timings: Dict[str, float]):
+        """(N, R, R, 3) crops -> (P(glasses) (N,), {i: (ŷ, glasses mask)} for the crops judged as
+        wearing glasses). The batch runner calls it on the crops of several photos at once."""
+        def clock(stage, since):
+            timings[stage] = timings.get(stage, 0.0) + time.perf_counter() - since
+
+        t = time.perf_counter()
+        probabilities = self.judge.probability_crops(crops)
+        clock("classify", t)
+
+        t = time.perf_counter()
+        wearing = np.flatnonzero(probabilities >= self.settings.glasses_threshold)
+        outputs, masks = self.run_generator(crops[wearing]) if len(wearing) else ([], [])
+        clock("generator", t)
+        return probabilities, dict(zip(wearing.tolist(), zip(outputs, masks)))
+
+    def more_passes(self, result: RemovalResult, faces) -> RemovalResult:
+        """Faces changed by a pass go through `remove_faces` again, up to `passes` in all."""
+        timings = result.timings
+        for _ in range(self.settings.passes - 1):
+            again = [i for i, f in enumerate(result.faces) if f.changed]
+            if not again:
+                break
+            more = self.remove_faces(result.image, [faces[i] for i in again], timings)
+            for i, f in zip(again, more.faces):
+                if f.changed:
+                    result.faces[i].passes += 1
+            np.maximum(result.blend_mask, more.blend_mask, out=result.blend_mask)
+            result.image = more.image
+        result.timings = timings
+        return result
+
+    def remove_faces(self, rgb: np.ndarray, faces, timings: Optional[Dict[str, float]] = None) -> RemovalResult:
+        """One pass over detected `faces` (pipeline.detect.Face): align, classify, generate for the
+        faces wearing glasses, paste back. Timings are added into `timings`."""
+        prepared = self.align_faces(rgb, faces, {} if timings is None else timings)
+        probabilities, generated = self.classify_and_generate(prepared.crops, prepared.timings)
+        return self.finish(prepared, probabilities, generated)
+
+    def finish(self, prepared: Prepared, probabilities: np.ndarray, generated: Dict[int, tuple]) -> RemovalResult:
+        """Everything after the generator: decide per face, warp back and blend in. `probabilities`,
+        `generated`: `classify_and_generate(prepared.crops)`."""
+        rgb, faces, alignments, crops, timings = (prepared.rgb, prepared.faces, prepared.alignments,
+                                                  prepared.crops, prepared.timings)
+
+        def clock(stage, since):
+            timings[stage] = timings.get(stage, 0.0) + time.perf_counter() - since
+
         t = time.perf_counter()
         h, w = rgb.shape[:2]
         out = rgb
         glasses_mask = np.zeros((h, w), np.float32)
         blend_mask = np.zeros((h, w), np.float32)
         results = []
-        k = max(1, int(TOP_K * r * r))
-        for face, al, crop, y_hat, m in zip(faces, alignments, crops, outputs, masks):
-            probability = float(np.sort(m, axis=None)[-k:].mean())
+        for i, (face, al, crop) in enumerate(zip(faces, alignments, crops)):
+            probability = float(probabilities[i])
+            if i not in generated:
+                results.append(FaceResult(face.box, face.landmarks, probability, 0.0, False,
+                                          f"no glasses found (P(glasses) {probability:.2f} < "
+                                          f"{self.settings.glasses_threshold:g})"))
+                continue
+            y_hat, m = generated[i]
             area = float((m >= self.settings.threshold).mean())
             box = al.bounds(rgb.shape)
             x0, y0, x1, y1 = box
@@ -253,15 +326,16 @@ class GlassesRemover:
                 results.append(FaceResult(face.box, face.landmarks, probability, area, False,
                                           f"no glasses found ({why})", change))
                 continue
-            weight_crop = blend_weight(m, self.settings.threshold, self.settings.dilate, self.settings.feather)
+            weight_crop = self.blend_weight(crop, y_hat, m)
             weight = unalign(weight_crop, al, box)
             patch = np.clip(unalign(y_hat, al, box, interpolation=cv2.INTER_CUBIC), 0.0, 255.0)
             out, changed = paste_back(out, patch, weight, box)
             region = blend_mask[y0:y1, x0:x1]
             np.maximum(region, np.where(changed[y0:y1, x0:x1], weight, 0.0), out=region)
             results.append(FaceResult(face.box, face.landmarks, probability, area, bool(changed.any()),
-                                      "glasses removed" if changed.any() else "blend region empty", change))
-        timings["paste"] = time.perf_counter() - t
+                                      "glasses removed" if changed.any() else "blend region empty", change,
+                                      passes=int(changed.any())))
+        clock("paste", t)
         return RemovalResult(out.copy() if out is rgb else out, glasses_mask, blend_mask, results, timings)
 
 

@@ -1,7 +1,9 @@
 """Training data: pairs synthesized on the fly from a face folder, or read from a folder `byeglasses synth` wrote.
 
 Both return `{"x": (3, R, R) float32 in [-1, 1], "y": same, "mask": (2, R, R) float32 {0, 1}
-(glasses, face shape), "index": int}`.
+(glasses, face shape), "index": int}`; with `uint8=True` the same pixels as uint8 (0..255 and {0, 1}),
+a quarter of the bytes to collate, pin and copy, turned into the float values on the device by
+`batch_to_device`.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from torch.utils.data import Dataset
 from ..errors import InputError
 from ..files import list_images
 from .cache import landmark_cache, read_rgb, skipped_summary
+from .facecache import FaceCache, build_face_cache, face_cache_path
 from .facemask import face_shape_mask
 from .glasses import GlassesDistribution
 from .render import SynthSample, synthesize
@@ -31,6 +34,18 @@ def to_tensor(image: np.ndarray) -> torch.Tensor:
 def masks_tensor(glasses: np.ndarray, face: np.ndarray) -> torch.Tensor:
     """(2, H, W) float32 {0, 1}: glasses, face shape."""
     return torch.from_numpy(np.stack([glasses, face]).astype(np.float32))
+
+
+def batch_to_device(batch: dict, device) -> dict:
+    """x, y, mask of a batch on `device` as float32 ([-1, 1] and {0, 1}), from float or uint8 items;
+    the uint8 ones give exactly the values `to_tensor` and `masks_tensor` give."""
+    out = {}
+    for key in ("x", "y", "mask"):
+        t = batch[key].to(device, non_blocking=True)
+        if t.dtype == torch.uint8:
+            t = t.float() if key == "mask" else t.float().div_(127.5).sub_(1.0)
+        out[key] = t
+    return out
 
 
 def square_resize(image: np.ndarray, landmarks: Optional[np.ndarray], resolution: int):
@@ -53,11 +68,15 @@ class SynthFaceDataset(Dataset):
 
     Sample `index` of epoch `e` is a deterministic function of (seed, e, index). Glasses are drawn
     at the training resolution (after the face is resized), so the masks are exact there.
+    `decoded_cache=True` decodes and resizes every face once, with its face-shape mask, into a file
+    beside the landmark cache (`facecache.py`) and reads faces from there: the same pairs, faster.
+    `uint8=True`: items hold uint8 pixels (see the module docstring).
     """
 
     def __init__(self, faces_dir, resolution: int, seed: int = 0, cache_path=None,
                  dist: Optional[GlassesDistribution] = None, files: Optional[Sequence[str]] = None,
-                 progress: bool = True, no_glasses: float = 0.0):
+                 progress: bool = True, no_glasses: float = 0.0, decoded_cache: bool = False,
+                 uint8: bool = False):
         self.faces_dir = str(Path(faces_dir).resolve())
         self.resolution = int(resolution)
         self.seed = int(seed)
@@ -73,6 +92,14 @@ class SynthFaceDataset(Dataset):
         if not self.names:
             raise InputError(f"{self.faces_dir}: no usable face image ({skipped_summary(self.skipped, names)})")
         self.landmarks = np.stack([cache.landmarks[n] for n in self.names])  # (N, 68, 2)
+        self.uint8 = bool(uint8)
+        self.faces = None
+        if decoded_cache:
+            path = face_cache_path(cache.path, self.resolution, self.names,
+                                   [cache.stats[n] for n in self.names], self.landmarks)
+            if not path.is_file():
+                build_face_cache(path, len(self.names), self.resolution, self._decode, progress=progress)
+            self.faces = FaceCache(path, self.resolution)
 
     def __len__(self) -> int:
         return len(self.names)
@@ -80,21 +107,28 @@ class SynthFaceDataset(Dataset):
     def set_epoch(self, epoch: int) -> None:
         self.epoch = int(epoch)
 
+    def _decode(self, index: int):
+        """(face (R, R, 3) uint8, face-shape mask (R, R) uint8 0/1, landmarks (68, 2) at R) from the image."""
+        face = read_rgb(Path(self.faces_dir) / self.names[index])
+        face, lm = square_resize(face, self.landmarks[index], self.resolution)
+        return face, (face_shape_mask(lm, *face.shape[:2]) >= 0.5).astype(np.uint8), lm
+
     def sample(self, index: int, epoch: Optional[int] = None) -> SynthSample:
         """The uint8 sample (x, y, masks, glasses parameters) at the training resolution."""
         epoch = self.epoch if epoch is None else int(epoch)
-        face = read_rgb(Path(self.faces_dir) / self.names[index])
-        face, lm = square_resize(face, self.landmarks[index], self.resolution)
+        face, face_mask, lm = self.faces[index] if self.faces is not None else self._decode(index)
         if self.no_glasses and np.random.default_rng([self.seed, epoch, int(index), 1]).random() < self.no_glasses:
             # a negative: teaches the generator to leave glasses-free faces alone and SD to predict no glasses
-            face_mask = (face_shape_mask(lm, *face.shape[:2]) >= 0.5).astype(np.uint8)
             return SynthSample(x=face.copy(), y=face, glasses_mask=np.zeros(face.shape[:2], np.uint8),
                                face_mask=face_mask, params=None)
         rng = np.random.default_rng([self.seed, epoch, int(index)])
-        return synthesize(face, lm, rng, self.dist)
+        return synthesize(face, lm, rng, self.dist, face_mask=face_mask)
 
     def __getitem__(self, index: int) -> dict:
         s = self.sample(index)
+        if self.uint8:  # (3, R, R) views of the (R, R, 3) arrays: collating makes them contiguous
+            return {"x": torch.from_numpy(s.x).permute(2, 0, 1), "y": torch.from_numpy(s.y).permute(2, 0, 1),
+                    "mask": torch.from_numpy(np.stack([s.glasses_mask, s.face_mask])), "index": int(index)}
         return {"x": to_tensor(s.x), "y": to_tensor(s.y), "mask": masks_tensor(s.glasses_mask, s.face_mask),
                 "index": int(index)}
 

@@ -112,7 +112,7 @@ class GlassesDistribution:
 
     def sample(self, rng: np.random.Generator) -> GlassesParams:
         u = lambda r: float(rng.uniform(*r))  # noqa: E731
-        pick = lambda w: str(rng.choice(list(w), p=np.array(list(w.values())) / sum(w.values())))  # noqa: E731
+        pick = lambda w: _pick(rng, w)  # noqa: E731
         shape, frame, lens = pick(self.shape_weights), pick(self.frame_weights), pick(self.lens_weights)
         if shape in ("rimless", "aviator") and frame in ("tortoise", "plastic") and rng.random() < 0.7:
             frame = "metal"
@@ -146,8 +146,16 @@ class GlassesDistribution:
         return p
 
 
+def _pick(rng: np.random.Generator, weights: Dict[str, float]) -> str:
+    """A key drawn with probability proportional to its weight: what rng.choice(keys, p=...) draws, from
+    the same single uniform number, without its checks (a few times faster; pairs are drawn by the million)."""
+    cdf = (np.array(list(weights.values())) / sum(weights.values())).cumsum()
+    cdf /= cdf[-1]
+    return list(weights)[int(cdf.searchsorted(rng.random(), side="right"))]
+
+
 def _jitter(rng, rgb, amount: float) -> RGB:
-    return tuple(int(np.clip(c + rng.normal(0, amount), 0, 255)) for c in rgb)
+    return tuple(int(v) for v in np.clip(np.array(rgb) + rng.normal(0, amount, 3), 0, 255))
 
 
 def _frame_colours(frame: str, rng: np.random.Generator) -> Tuple[RGB, RGB]:

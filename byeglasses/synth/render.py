@@ -8,6 +8,7 @@ the lenses and the frame's cast shadow; outside it `x == y` exactly.
 from __future__ import annotations
 
 import functools
+import math
 from dataclasses import dataclass
 from typing import List, Optional, Tuple
 
@@ -42,6 +43,11 @@ class _Geometry:
     fxk: List[float]  # per lens: the lens on the side the face turns away from is narrower
     centres: List[np.ndarray]  # lens centres: image-left lens, image-right lens
     ears: List[np.ndarray]  # where the temples end
+    axes: List[np.ndarray] = None  # per lens (2, 2): rows are image vectors of one unit of u and of v
+
+    def __post_init__(self):
+        self.axes = [np.stack([self.ex * (out * self.fxk[k]), self.ey]).astype(np.float32)
+                     for k, out in enumerate((-1.0, 1.0))]
 
 
 def face_geometry(landmarks: np.ndarray, p: GlassesParams) -> _Geometry:
@@ -70,6 +76,13 @@ def face_geometry(landmarks: np.ndarray, p: GlassesParams) -> _Geometry:
 
 def lens_outline(shape: str, a: float, b: float, n: int = 56) -> np.ndarray:
     """(n, 2) lens outline in lens coordinates (u outwards to the temple, v down), half-sizes a, b."""
+    u, v = _unit_outline(shape, n)
+    return np.stack([u * a, v * b], 1).astype(np.float32)
+
+
+@functools.lru_cache(maxsize=64)
+def _unit_outline(shape: str, n: int) -> Tuple[np.ndarray, np.ndarray]:
+    """The outline of `lens_outline` for half-sizes 1, 1 (one per shape: a pair of glasses uses it ~12 times)."""
     t = np.linspace(0, 2 * np.pi, n, endpoint=False)
     power = {"round": 2.0, "oval": 2.0, "rectangle": 7.0, "rounded_rectangle": 3.6, "aviator": 2.4,
              "cat_eye": 2.8, "browline": 3.2, "rimless": 3.0}[shape]
@@ -80,21 +93,35 @@ def lens_outline(shape: str, a: float, b: float, n: int = 56) -> np.ndarray:
         v = np.where(v > 0, v * (1.0 + 0.35 * (1 - u) / 2), v * 0.85)
     elif shape == "cat_eye":  # upswept outer top corner, narrower bottom
         v = np.where(v < 0, v - 0.45 * np.clip(u, 0, 1) ** 3, v * (0.85 - 0.1 * u))
-    return np.stack([u * a, v * b], 1).astype(np.float32)
+    u.flags.writeable = v.flags.writeable = False
+    return u, v
 
 
 def _to_image(local: np.ndarray, g: _Geometry, k: int) -> np.ndarray:
-    out = -1.0 if k == 0 else 1.0
-    return g.centres[k] + np.outer(local[:, 0] * out * g.fxk[k], g.ex) + np.outer(local[:, 1], g.ey)
+    """Lens coordinates (..., 2) of lens k (u outwards, v down) -> image pixels (..., 2)."""
+    return local @ g.axes[k] + g.centres[k]
 
 
 def _stroke(pts: np.ndarray, w0: float, w1: float) -> np.ndarray:
     """Polygon of a polyline drawn with a width going from w0 to w1."""
-    tang = np.gradient(pts, axis=0)
-    tang /= np.maximum(np.linalg.norm(tang, axis=1, keepdims=True), 1e-6)
-    normal = np.stack([-tang[:, 1], tang[:, 0]], 1)
-    half = np.linspace(w0, w1, len(pts))[:, None] / 2
+    tang = np.empty_like(pts)  # central differences, one-sided at the ends
+    tang[1:-1] = pts[2:] - pts[:-2]
+    tang[0], tang[-1] = pts[1] - pts[0], pts[-1] - pts[-2]
+    tang /= np.maximum(np.sqrt((tang * tang).sum(1, keepdims=True)), 1e-6)
+    normal = tang[:, ::-1] * [-1, 1]
+    half = (w0 + (w1 - w0) * _ramp(len(pts)))[:, None] / 2
     return np.concatenate([pts + normal * half, (pts - normal * half)[::-1]])
+
+
+@functools.lru_cache(maxsize=16)
+def _ramp(n: int) -> np.ndarray:
+    """(n,) 0..1 evenly spaced (np.linspace is slow for the few points drawn here)."""
+    t = np.linspace(0.0, 1.0, n)
+    t.flags.writeable = False
+    return t
+
+
+_INV255 = np.float32(1.0 / 255)
 
 
 def _fill(hw: Tuple[int, int], polys, origin: np.ndarray) -> np.ndarray:
@@ -102,7 +129,7 @@ def _fill(hw: Tuple[int, int], polys, origin: np.ndarray) -> np.ndarray:
     canvas = np.zeros(hw, np.uint8)
     pts = [np.round((p - origin) * 16).astype(np.int32) for p in polys]
     cv2.fillPoly(canvas, pts, 255, cv2.LINE_AA, shift=4)
-    return canvas.astype(np.float32) * (1.0 / 255)
+    return np.multiply(canvas, _INV255, dtype=np.float32)
 
 
 def _noise(hw: Tuple[int, int], cells: float, rng: np.random.Generator) -> np.ndarray:
@@ -113,8 +140,11 @@ def _noise(hw: Tuple[int, int], cells: float, rng: np.random.Generator) -> np.nd
 
 
 def _bezier(p0, p1, ctrl, n: int = 9) -> np.ndarray:
-    t = np.linspace(0, 1, n)[:, None]
+    t = _ramp(n)[:, None]
     return (1 - t) ** 2 * p0 + 2 * t * (1 - t) * ctrl + t ** 2 * p1
+
+
+_CIRCLE = np.stack([np.cos(np.linspace(0, 2 * np.pi, 16)), np.sin(np.linspace(0, 2 * np.pi, 16))])
 
 
 @dataclass
@@ -136,27 +166,34 @@ def glasses_parts(p: GlassesParams, g: _Geometry) -> _Parts:
     rimless = p.shape == "rimless"
     parts = _Parts([], [], [], [], [], [], [])
     inner_pts, hinges = [], []
+    rw = 0.03 * S
+    inner = a - (0 if rimless else t / 2)
+    # every outline of a lens at once: (half-width, half-height) of lens, rim outer/inner, gloss band, ring
+    sizes = np.array([(a, b), (a + t / 2, b + t / 2), (a - t / 2, b - t / 2), (a + 0.3 * t, b + 0.3 * t),
+                      (a + 0.05 * t, b + 0.05 * t), (inner - rw, inner * p.lens_aspect - rw)])
+    u, v = _unit_outline(p.shape, 56)
+    local = np.stack([u * sizes[:, :1], v * sizes[:, 1:]], -1).astype(np.float32)  # (6, 56, 2)
+    outline = local[0]
+    vb = p.bridge_height * b
+    inner_side = outline[outline[:, 0] < 0]
+    extra = [inner_side[np.argmin(np.abs(inner_side[:, 1] - vb))], (a + 0.3 * t, -0.45 * b)]  # bridge end, hinge
+    if p.nose_pads:
+        pr = 0.045 * S
+        extra += list(np.stack([0.55 * pr * _CIRCLE[0], pr * _CIRCLE[1]], 1) + [-a * 0.8, b * 0.45])
+    extra = np.array(extra, np.float32)
     for k in (0, 1):
-        parts.lens.append(_to_image(lens_outline(p.shape, a, b), g, k))
+        lens, rim_outer, rim_inner, gloss_outer, gloss_inner, ring = _to_image(local, g, k)
+        parts.lens.append(lens)
         if not rimless:
-            parts.rim_outer.append(_to_image(lens_outline(p.shape, a + t / 2, b + t / 2), g, k))
-            parts.rim_inner.append(_to_image(lens_outline(p.shape, a - t / 2, b - t / 2), g, k))
-            parts.gloss.append((_to_image(lens_outline(p.shape, a + 0.3 * t, b + 0.3 * t), g, k),
-                                _to_image(lens_outline(p.shape, a + 0.05 * t, b + 0.05 * t), g, k)))
-        rw = 0.03 * S
-        inner = a - (0 if rimless else t / 2)
-        parts.ring_inner.append(_to_image(lens_outline(p.shape, inner - rw, inner * p.lens_aspect - rw), g, k))
-        outline = lens_outline(p.shape, a, b)
-        vb = p.bridge_height * b
-        inner_side = outline[outline[:, 0] < 0]
-        inner_pts.append(_to_image(inner_side[[np.argmin(np.abs(inner_side[:, 1] - vb))]], g, k)[0])
-        hinge_local = np.array([[a + 0.3 * t, -0.45 * b]], np.float32)
-        hinges.append(_to_image(hinge_local, g, k)[0])
+            parts.rim_outer.append(rim_outer)
+            parts.rim_inner.append(rim_inner)
+            parts.gloss.append((gloss_outer, gloss_inner))
+        parts.ring_inner.append(ring)
+        points = _to_image(extra, g, k)
+        inner_pts.append(points[0])
+        hinges.append(points[1])
         if p.nose_pads:
-            pr = 0.045 * S
-            pad = np.stack([0.55 * pr * np.cos(np.linspace(0, 2 * np.pi, 16)),
-                            pr * np.sin(np.linspace(0, 2 * np.pi, 16))], 1) + [-a * 0.8, b * 0.45]
-            parts.pads.append(_to_image(pad.astype(np.float32), g, k))
+            parts.pads.append(points[2:])
     bw = t * (0.9 if rimless or p.frame in ("metal",) else 1.0)
     gap = inner_pts[1] - inner_pts[0]
     ctrl = 0.5 * (inner_pts[0] + inner_pts[1]) - g.ey * (p.bridge_arch * float(np.linalg.norm(gap)))
@@ -169,7 +206,7 @@ def glasses_parts(p: GlassesParams, g: _Geometry) -> _Parts:
     for k, out in ((0, -1.0), (1, 1.0)):
         reach = float((g.ears[k] - hinges[k]) @ g.ex) * out
         end = g.ears[k] if reach > 0.04 * S else hinges[k] + g.ex * out * 0.04 * S + g.ey * 0.01 * S
-        parts.strokes.append(_stroke(np.linspace(hinges[k], end, 6), tw, 0.8 * tw))
+        parts.strokes.append(_stroke(hinges[k] + _ramp(6)[:, None] * (end - hinges[k]), tw, 0.8 * tw))
     return parts
 
 
@@ -181,7 +218,7 @@ def _lens_coords(X, Y, g: _Geometry, k: int, a: float, b: float):
 
 
 def _frame_colour(p: GlassesParams, hw, rng) -> np.ndarray:
-    """(H, W, 3) float32 frame colour with its pattern or shading."""
+    """(3, H, W) float32 frame colour with its pattern or shading."""
     c1, c2 = np.array(p.frame_rgb, np.float32), np.array(p.frame_rgb2, np.float32)
     if p.frame == "tortoise":
         n = 0.65 * _noise(hw, 9, rng) + 0.35 * _noise(hw, 3, rng)
@@ -190,7 +227,7 @@ def _frame_colour(p: GlassesParams, hw, rng) -> np.ndarray:
         h = np.clip(_noise(hw, 4, rng) * 1.6 - 0.3, 0, 1)
     else:
         h = 0.35 * _noise(hw, 6, rng) ** 2
-    return c1 + h[..., None] * (c2 - c1)
+    return c1[:, None, None] + h * (c2 - c1)[:, None, None]
 
 
 @functools.lru_cache(maxsize=32)
@@ -243,25 +280,28 @@ def render(face: np.ndarray, landmarks: np.ndarray, p: GlassesParams) -> Tuple[n
     if x1 <= x0 or y1 <= y0:
         return face.copy(), np.zeros((H, W), np.uint8)
     hw, origin = (y1 - y0, x1 - x0), np.array([x0, y0], np.float32)
-    base = face[y0:y1, x0:x1].astype(np.float32)
+    # colour images are planar (3, h, w) from here on: numpy broadcasts a (h, w) weight over them
+    # much faster than over the 3 interleaved channels of (h, w, 3)
+    base = np.ascontiguousarray(face[y0:y1, x0:x1].transpose(2, 0, 1), dtype=np.float32)
     rng = np.random.default_rng(p.pattern_seed)
 
     if parts is None:
-        colour, frame_a = rgb_full[y0:y1, x0:x1], alpha_full[y0:y1, x0:x1]
+        colour, frame_a = rgb_full[y0:y1, x0:x1].transpose(2, 0, 1), alpha_full[y0:y1, x0:x1]
         lens_a, pads_a, silhouette = np.zeros(hw, np.float32), np.zeros(hw, np.float32), frame_a
     else:
         lens_k = [_fill(hw, [poly], origin) for poly in parts.lens]
         lens_a = lens_k[0] + lens_k[1]
-        if parts.rim_outer:
+        if parts.rim_outer and p.shape == "browline":
             rim_k = [_fill(hw, [o], origin) - _fill(hw, [i], origin) for o, i in zip(parts.rim_outer, parts.rim_inner)]
-            rim = np.clip(rim_k[0] + rim_k[1], 0, 1)
+        elif parts.rim_outer:  # both rims in one fill each: the two lenses never touch
+            rim = np.clip(_fill(hw, parts.rim_outer, origin) - _fill(hw, parts.rim_inner, origin), 0, 1)
         else:
             rim = np.zeros(hw, np.float32)
         strokes = _fill(hw, parts.strokes[:1], origin)
         for s in parts.strokes[1:]:
             strokes = np.maximum(strokes, _fill(hw, [s], origin))
         pads_a = 0.4 * _fill(hw, parts.pads, origin) if parts.pads else np.zeros(hw, np.float32)
-        X, Y = np.meshgrid(np.arange(x0, x1, dtype=np.float32), np.arange(y0, y1, dtype=np.float32))
+        X, Y = np.arange(x0, x1, dtype=np.float32)[None, :], np.arange(y0, y1, dtype=np.float32)[:, None]
         a = 0.5 * p.lens_width * S
         b = a * p.lens_aspect
         coords = [_lens_coords(X, Y, g, k, a, b) for k in (0, 1)]
@@ -280,7 +320,7 @@ def render(face: np.ndarray, landmarks: np.ndarray, p: GlassesParams) -> Tuple[n
             # a specular band along the upper rim of plastic frames
             band = sum(np.clip(_fill(hw, [o], origin) - _fill(hw, [i], origin), 0, 1) * np.clip(-c[1] * 1.5, 0, 1)
                        for (o, i), c in zip(parts.gloss, coords))
-            colour += (p.frame_gloss * band)[..., None] * (255 - colour)
+            colour += (p.frame_gloss * band) * (255 - colour)
         lens_dark = p.lens_opacity if p.lens != "gradient" else 0.5 * (p.lens_opacity + p.lens_opacity_bottom)
         silhouette = np.maximum(np.maximum(frame_a, pads_a), lens_a * 0.8 * lens_dark)
 
@@ -288,73 +328,99 @@ def render(face: np.ndarray, landmarks: np.ndarray, p: GlassesParams) -> Tuple[n
     M = np.float32([[1, 0, shadow_vec[0]], [0, 1, shadow_vec[1]]])
     shadow = cv2.GaussianBlur(cv2.warpAffine(silhouette, M, (hw[1], hw[0])), (0, 0), sigma)
     shadow = np.clip((shadow * p.shadow_strength - SHADOW_EPS) / (1 - SHADOW_EPS), 0, 1)
-    out = base * (1 - shadow)[..., None]
+    out = base * (1 - shadow)
 
     if parts is not None:
         out = _lenses(out, p, g, lens_k, coords, hw, origin, parts)
-        if p.shape == "browline":
-            metal = np.array((170, 170, 175), np.float32)
-            out += (pads_a[..., None]) * (metal - out)
-        else:
-            out += pads_a[..., None] * (np.array((225, 225, 220), np.float32) - out)
-    out += frame_a[..., None] * (colour - out)
+        pad_rgb = (170, 170, 175) if p.shape == "browline" else (225, 225, 220)  # browline: its metal wire
+        out += pads_a * (np.array(pad_rgb, np.float32)[:, None, None] - out)
+    out += frame_a * (colour - out)
 
     mask = (frame_a > MASK_EPS) | (lens_a > MASK_EPS) | (pads_a > MASK_EPS) | (shadow > 0)
     x = face.copy()
-    crop = x[y0:y1, x0:x1]
-    crop[mask] = np.clip(out[mask] + 0.5, 0, 255).astype(np.uint8)
+    out += 0.5
+    np.clip(out, 0, 255, out=out)
+    # the changed pixels into the crop of x (a view that cv2 writes through): far faster than numpy's
+    # masked copy of interleaved channels
+    cv2.copyTo(cv2.merge(list(out.astype(np.uint8))), mask.view(np.uint8), x[y0:y1, x0:x1])
     full_mask = np.zeros((H, W), np.uint8)
     full_mask[y0:y1, x0:x1] = mask
     return x, full_mask
 
 
 def _lenses(out, p: GlassesParams, g: _Geometry, lens_k, coords, hw, origin, parts) -> np.ndarray:
-    """What is seen through the lenses: magnified/shrunk face, tint, mirror, reflection, edge ring, glare."""
+    """What is seen through the lenses: magnified/shrunk face, tint, mirror, reflection, edge ring, glare.
+
+    Each effect blends the view towards a colour, view -> (1 - a) view + a colour, in this order. They are
+    composed per pixel into view0 * keep + tint * tint_w + 255 * white and applied to the image once,
+    inside the lenses' bounding box (`out`, which the caller owns, is changed there and returned).
+    """
+    pts = np.concatenate(parts.lens) - origin
+    bx0, by0 = np.maximum(np.floor(pts.min(0)).astype(int) - 2, 0)
+    bx1, by1 = np.minimum(np.ceil(pts.max(0)).astype(int) + 3, [hw[1], hw[0]])
+    box = (slice(by0, by1), slice(bx0, bx1))
+    lens_k = [lk[box] for lk in lens_k]
+    coords = [(u[box], v[box]) for u, v in coords]
     lens_a = lens_k[0] + lens_k[1]
-    la = lens_a[..., None]
+    full, out = out, out[:, box[0], box[1]]
     view = out
     if p.magnification != 1.0:
-        X, Y = np.meshgrid(np.arange(hw[1], dtype=np.float32), np.arange(hw[0], dtype=np.float32))
-        mx, my = X.copy(), Y.copy()
-        for k in (0, 1):
+        X, Y = np.arange(bx0, bx1, dtype=np.float32)[None, :], np.arange(by0, by1, dtype=np.float32)[:, None]
+        mx, my = np.broadcast_to(X, lens_a.shape), np.broadcast_to(Y, lens_a.shape)
+        for k in (0, 1):  # inside lens k, sample the face nearer to (magnify) or farther from its centre
             cx, cy = g.centres[k] - origin
             inside = lens_k[k] > 0
-            mx[inside] = cx + (X[inside] - cx) / p.magnification
-            my[inside] = cy + (Y[inside] - cy) / p.magnification
-        view = cv2.remap(out, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+            mx = np.where(inside, cx + (X - cx) / p.magnification, mx)
+            my = np.where(inside, cy + (Y - cy) / p.magnification, my)
+        view = np.stack([cv2.remap(plane, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+                         for plane in full])
     u_, v_ = coords[0][0] * lens_k[0] + coords[1][0] * lens_k[1], coords[0][1] * lens_k[0] + coords[1][1] * lens_k[1]
     lens_rgb = np.array(p.lens_rgb, np.float32)
+    keep, tint, tint_w, white = 1.0, lens_rgb[:, None, None], 0.0, 0.0  # scalars or (h, w); tint (3, 1|h, 1|w)
     if p.lens == "gradient":
-        op = p.lens_opacity + (p.lens_opacity_bottom - p.lens_opacity) * np.clip((v_ + 0.8) / 1.6, 0, 1)
-        view = view + op[..., None] * (lens_rgb - view)
+        tint_w = p.lens_opacity + (p.lens_opacity_bottom - p.lens_opacity) * np.clip((v_ + 0.8) / 1.6, 0, 1)
+        keep = 1 - tint_w
     elif p.lens == "mirrored":
         shade = np.clip(1.25 - 0.55 * (v_ + 1) + 0.15 * np.cos(3 * u_ + 1.5 * v_), 0.3, 1.3)
-        view = view + p.lens_opacity * (np.clip(lens_rgb * shade[..., None], 0, 255) - view)
+        tint, tint_w, keep = np.clip(lens_rgb[:, None, None] * shade, 0, 255), p.lens_opacity, 1 - p.lens_opacity
     elif p.lens_opacity > 0:
-        view = view + p.lens_opacity * (lens_rgb - view)
+        tint_w, keep = p.lens_opacity, 1 - p.lens_opacity
     if p.reflection > 0:
-        ca, sa = np.cos(p.reflection_angle), np.sin(p.reflection_angle)
-        r = p.reflection * np.clip(0.5 + 0.5 * (u_ * ca + v_ * sa), 0, 1)
-        view = view + r[..., None] * (255 - view)
+        ca, sa = math.cos(p.reflection_angle), math.sin(p.reflection_angle)
+        a = p.reflection * np.clip(0.5 + 0.5 * (u_ * ca + v_ * sa), 0, 1)
+        keep, tint_w, white = keep * (1 - a), tint_w * (1 - a), white * (1 - a) + a
     if p.edge_ring != 0:
-        ring = np.clip(lens_a - _fill(hw, parts.ring_inner[:1], origin) - _fill(hw, parts.ring_inner[1:], origin),
-                       0, 1)
+        ring = np.clip(lens_a - _fill(lens_a.shape, parts.ring_inner, origin + [bx0, by0]), 0, 1)  # lenses never touch
         if p.edge_ring > 0:
-            view = view + (p.edge_ring * ring)[..., None] * (255 - view)
-        else:
-            view = view * (1 + p.edge_ring * ring)[..., None]
+            a = p.edge_ring * ring
+            keep, tint_w, white = keep * (1 - a), tint_w * (1 - a), white * (1 - a) + a
+        else:  # a darker edge: view -> m view
+            m = 1 + p.edge_ring * ring
+            keep, tint_w, white = keep * m, tint_w * m, white * m
     for k, u0, v0, length, width, ang, strength in p.glares:
         du, dv = coords[int(k)][0] - u0, coords[int(k)][1] - v0
-        c, s = np.cos(ang), np.sin(ang)
+        c, s = math.cos(ang), math.sin(ang)
         r1, r2 = (du * c + dv * s) / length, (-du * s + dv * c) / width
-        glare = strength * np.exp(-(r1 * r1 + r2 * r2)) * lens_k[int(k)]
-        view = view + glare[..., None] * (255 - view)
-    return out + la * (view - out)
+        a = strength * np.exp(-(r1 * r1 + r2 * r2)) * lens_k[int(k)]
+        keep, tint_w, white = keep * (1 - a), tint_w * (1 - a), white * (1 - a) + a
+    # out + lens_a (view - out), with view = view0 keep + tint tint_w + 255 white
+    seen = lens_a * keep
+    if view is out:
+        res = out * (1 - lens_a + seen)
+    else:
+        res = out * (1 - lens_a) + view * seen
+    if np.ndim(tint_w) or tint_w:
+        res += (lens_a * tint_w) * tint
+    if np.ndim(white) or white:
+        res += 255 * lens_a * white
+    full[:, box[0], box[1]] = res
+    return full
 
 
 def synthesize(face: np.ndarray, landmarks: np.ndarray, seed_or_rng, dist: Optional[GlassesDistribution] = None,
-               params: Optional[GlassesParams] = None) -> SynthSample:
-    """Draw glasses (`params`, or a sample of `dist` from `seed_or_rng`) onto `face` (H, W, 3) uint8."""
+               params: Optional[GlassesParams] = None, face_mask: Optional[np.ndarray] = None) -> SynthSample:
+    """Draw glasses (`params`, or a sample of `dist` from `seed_or_rng`) onto `face` (H, W, 3) uint8.
+    `face_mask`: the face's shape mask (H, W) uint8 0/1 when already known (it depends on the landmarks only)."""
     face = np.asarray(face)
     if face.dtype != np.uint8 or face.ndim != 3 or face.shape[2] != 3:
         raise InputError(f"face must be an (H, W, 3) uint8 RGB image, got {face.dtype} {face.shape}")
@@ -364,5 +430,6 @@ def synthesize(face: np.ndarray, landmarks: np.ndarray, seed_or_rng, dist: Optio
     if params is None:
         params = (dist or _DEFAULT_DIST).sample(np.random.default_rng(seed_or_rng))
     x, glasses_mask = render(face, landmarks, params)
-    face_mask = (face_shape_mask(landmarks, *face.shape[:2]) >= 0.5).astype(np.uint8)
+    if face_mask is None:
+        face_mask = (face_shape_mask(landmarks, *face.shape[:2]) >= 0.5).astype(np.uint8)
     return SynthSample(x=x, y=face.copy(), glasses_mask=glasses_mask, face_mask=face_mask, params=params)

@@ -7,7 +7,6 @@ log.jsonl (every loss term, and the faces each process used) and samples/ (x | Å
 from __future__ import annotations
 
 import json
-import math
 import time
 from pathlib import Path
 from typing import Dict, Optional
@@ -22,12 +21,56 @@ from ..model.config import Config
 from ..model.gan import ByeGlassesGAN
 from ..model.weights import save_checkpoint
 from ..pipeline.imageio import tensor_to_uint8, write_rgb
+from ..synth.dataset import batch_to_device
 from . import distributed as dist
 from .state import load_training_state, save_training_state
 
 
 class NonFiniteLoss(ByeGlassesError):
     pass
+
+
+class FiniteWatch:
+    """Which loss terms went non-finite since the run began, kept on the device so that a step never
+    waits for it; `check` reads it (one wait) and stops the run naming the term and the step."""
+
+    def __init__(self):
+        self.bad = self.first_step = self.first_value = None
+        self.names = ()
+
+    def update(self, terms: Dict[str, torch.Tensor], step: int) -> None:
+        """Record the terms of `step` (1-based)."""
+        device = next((v.device for v in terms.values() if torch.is_tensor(v)), None)
+        values = torch.stack([torch.as_tensor(v, dtype=torch.float32, device=device) for v in terms.values()])
+        if self.bad is None:
+            self.names = tuple(terms)
+            self.bad = torch.zeros_like(values, dtype=torch.bool)
+            self.first_step = torch.zeros_like(values, dtype=torch.long)
+            self.first_value = torch.zeros_like(values)
+        new = ~torch.isfinite(values) & ~self.bad
+        self.first_step = torch.where(new, step, self.first_step)
+        self.first_value = torch.where(new, values, self.first_value)
+        self.bad |= new
+
+    def check(self, step: int, checkpoint) -> None:
+        """Raise NonFiniteLoss (on every rank) if a term of a step up to `step` was not finite."""
+        local = self.bad is not None and bool(self.bad.any())
+        if not dist.any_true(local):
+            return
+        if not local:
+            raise NonFiniteLoss(f"step {step}: a loss term is not finite on another process; stopped, "
+                                f"the last good checkpoint {checkpoint} is kept")
+        bad = self.bad.tolist()
+        steps, values = self.first_step.tolist(), self.first_value.tolist()
+        first = min(s for s, b in zip(steps, bad) if b)
+        names = [n for n, s, b in zip(self.names, steps, bad) if b and s == first]
+        later = [f"{n} from step {s}" for n, s, b in zip(self.names, steps, bad) if b and s != first]
+        found = f", found at step {step}" if step != first else ""
+        raise NonFiniteLoss(
+            f"step {first}: loss term {', '.join(names)} is not finite "
+            f"({', '.join(f'{n}={values[self.names.index(n)]}' for n in names)}{found}"
+            f"{'; also ' + ', '.join(later) if later else ''}); stopped, the last good checkpoint "
+            f"{checkpoint} is kept")
 
 
 class EpochSampler(torch.utils.data.Sampler):
@@ -67,6 +110,9 @@ def train(config: Config, faces: str, out: str, resume: bool = False, device=Non
     images/s, last losses)."""
     device = pick_device(device)
     dist.init(device)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True  # fixed shapes: pick the fastest convolution algorithms once
+        torch.backends.cuda.matmul.allow_tf32 = True
     run = Run(config, Path(out), device, dist.rank(), dist.world_size())
     run.check_folder(resume)
     torch.manual_seed(config.train.seed)
@@ -86,6 +132,7 @@ class Run:
         self.config, self.out, self.device, self.rank, self.world = config, out, device, rank, world
         self.ckpt_path = out / "checkpoint.safetensors"
         self.start_step = 0
+        self.finite = FiniteWatch()
 
     def check_folder(self, resume: bool) -> None:
         if self.out.exists() and (self.out / "config.json").exists() and not resume:
@@ -98,8 +145,10 @@ class Run:
         from ..synth.dataset import SynthFaceDataset
 
         tc = self.config.train
+        # faces decoded once into a cache file; uint8 items, turned into floats on the device
         dataset = SynthFaceDataset(faces, self.config.model.resolution, seed=tc.seed, cache_path=landmark_cache,
-                                   no_glasses=tc.no_glasses)
+                                   no_glasses=tc.no_glasses, decoded_cache=True, uint8=True,
+                                   progress=self.rank == 0)
         if len(dataset) < tc.batch_size * self.world:
             raise SettingError("faces", f"{faces}: {len(dataset)} usable faces, fewer than one batch "
                                   f"({tc.batch_size} x {self.world} processes)")
@@ -121,10 +170,7 @@ class Run:
 
     def model(self, identity: Optional[torch.nn.Module]) -> ByeGlassesGAN:
         """Generator, discriminators and optimizers, on the device."""
-        model = ByeGlassesGAN(self.config, identity).to(self.device)
-        if self.device.type == "cuda":
-            model = model.to(memory_format=torch.channels_last)
-        return model
+        return ByeGlassesGAN(self.config, identity, device=self.device)
 
     def resume(self, model: ByeGlassesGAN) -> dict:
         state = load_training_state(self.ckpt_path, model)
@@ -157,23 +203,27 @@ class Run:
         try:
             while state["step"] < tc.steps and stop_reason is None:
                 for batch in self.epoch_loader(dataset, state):
-                    indices = dist.gather(batch.pop("index").tolist())  # every rank's faces of this step
-                    batch = {k: v.to(self.device, non_blocking=True) for k, v in batch.items()}
+                    index = batch.pop("index")
+                    batch = batch_to_device(batch, self.device)
                     terms = self.step(model, batch, state)
-                    last, elapsed = terms, time.time() - start_time
+                    elapsed = time.time() - start_time
                     ips = (state["step"] - self.start_step) * tc.batch_size * self.world / max(elapsed, 1e-9)
                     bar.update(1)
-                    bar.set_postfix(img_s=f"{ips:.1f}", l1=f"{terms['l1_global']:.3f}", refresh=False)
-                    if log and state["step"] % tc.log_every == 0:
-                        _log(log, tb, state, elapsed, ips, terms, indices)
+                    # the device is only waited for here, every log_every steps (and before saving)
+                    if state["step"] % tc.log_every == 0 or state["step"] >= tc.steps:
+                        self.finite.check(state["step"], self.ckpt_path)
+                        last = _read(terms)
+                        bar.set_postfix(img_s=f"{ips:.1f}", l1=f"{last['l1_global']:.3f}", refresh=False)
+                        indices = dist.gather(index.tolist())  # every rank's faces of this step
+                        if log and state["step"] % tc.log_every == 0:
+                            _log(log, tb, state, elapsed, ips, last, indices)
+                        if dist.any_true(max_minutes is not None and elapsed > max_minutes * 60):
+                            stop_reason = "time budget reached"
                     if self.rank == 0 and state["step"] % tc.sample_every == 0:
                         _write_samples(model, batch, self.out / "samples" / f"step{state['step']:07d}.png")
                     if state["step"] % tc.checkpoint_every == 0:
                         self.checkpoint(model, state)
-                    if state["step"] >= tc.steps:
-                        break
-                    if dist.any_true(max_minutes is not None and elapsed > max_minutes * 60):
-                        stop_reason = "time budget reached"
+                    if state["step"] >= tc.steps or stop_reason:
                         break
                 else:  # the epoch ran out: the next one has new glasses and a new order
                     state["epoch"] += 1
@@ -190,18 +240,14 @@ class Run:
         dataset.set_epoch(state["epoch"])
         sampler = EpochSampler(len(dataset), tc.seed, state["epoch"], self.rank, self.world, start=state["position"])
         return torch.utils.data.DataLoader(dataset, batch_size=tc.batch_size, sampler=sampler,
-                                           num_workers=tc.num_workers, drop_last=True,
+                                           num_workers=tc.workers(self.world), drop_last=True,
                                            pin_memory=self.device.type == "cuda")
 
-    def step(self, model: ByeGlassesGAN, batch: dict, state: dict) -> Dict[str, float]:
-        """One GAN step; stops the run (every rank) on a non-finite loss, before anything is saved."""
+    def step(self, model: ByeGlassesGAN, batch: dict, state: dict) -> Dict[str, torch.Tensor]:
+        """One GAN step; its loss terms stay on the device (FiniteWatch checks them before anything is
+        logged or saved)."""
         terms = model.training_step(batch, step=state["step"])
-        bad = [k for k, v in terms.items() if not math.isfinite(v)]
-        if dist.any_true(bool(bad)):
-            raise NonFiniteLoss(
-                f"step {state['step'] + 1}: loss term {', '.join(bad) or '(on another rank)'} is not finite "
-                f"({', '.join(f'{k}={terms[k]}' for k in bad)}); stopped, the last good checkpoint "
-                f"{self.ckpt_path} is kept")
+        self.finite.update(terms, state["step"] + 1)
         tc = self.config.train
         state["step"] += 1
         state["position"] += tc.batch_size
@@ -209,6 +255,7 @@ class Run:
         return terms
 
     def checkpoint(self, model: ByeGlassesGAN, state: dict) -> None:
+        self.finite.check(state["step"], self.ckpt_path)  # never save weights a non-finite step touched
         if self.rank == 0:
             save_training_state(self.ckpt_path, model, dict(state))
         dist.barrier()
@@ -237,6 +284,13 @@ class Run:
                     f"l1_global={last.get('l1_global', float('nan')):.4f}; model: {self.out / 'model.safetensors'}")
         dist.shutdown()
         return summary
+
+
+def _read(terms) -> Dict[str, float]:
+    """The loss terms as floats, read from the device in one transfer."""
+    on_device = [v for v in terms.values() if torch.is_tensor(v)]
+    values = iter(torch.stack(on_device).tolist() if on_device else [])
+    return {k: next(values) if torch.is_tensor(v) else float(v) for k, v in terms.items()}
 
 
 def _log(log, tb, state: dict, elapsed: float, ips: float, terms: Dict[str, float], indices) -> None:

@@ -1,0 +1,349 @@
+"""Face verification with and without glasses (the paper's Sec. 4.4 experiment): does removing the
+glasses bring a person's photo closer to their own glasses-free photos without bringing it closer
+to other people's? dlib's face-recognition network is the judge (distance threshold 0.6)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
+
+import cv2
+import numpy as np
+
+from ..errors import InputError
+
+DLIB_THRESHOLD = 0.6  # dlib's documented same-person distance
+FAR_TARGET = 0.01
+
+
+# -- the judge ---------------------------------------------------------------------------------
+
+@dataclass
+class JudgedFace:
+    box: Tuple[int, int, int, int]
+    landmarks: np.ndarray  # (68, 2) float32
+    descriptor: np.ndarray  # (128,) float32
+
+
+def judge_face(rgb: np.ndarray, box: Optional[Tuple[int, int, int, int]] = None) -> Optional[JudgedFace]:
+    """dlib descriptor of the largest face in `rgb` (HOG, then the CNN detector), or of the face in
+    `box` when given (landmarks re-predicted there). None when no face is found."""
+    from ..pipeline.detect import detect_boxes, detect_boxes_cnn, landmarks_in_box
+    from .metrics import dlib_descriptor
+
+    if box is None:
+        upsample = 1 if max(rgb.shape[:2]) < 400 else 0
+        boxes = detect_boxes(rgb, 0.0, upsample=upsample)
+        if not boxes:
+            boxes = detect_boxes_cnn(rgb, 0.0, upsample=upsample)
+        if not boxes:
+            return None
+        box = max(boxes, key=lambda b: (b[0][2] - b[0][0]) * (b[0][3] - b[0][1]))[0]
+    lm = landmarks_in_box(rgb, box)
+    return JudgedFace(tuple(int(v) for v in box), lm, dlib_descriptor(rgb, lm))
+
+
+def eye_boxes(landmarks: np.ndarray, shape, pad: float = 0.25) -> List[Tuple[int, int, int, int]]:
+    """Tight boxes (x0, y0, x1, y1) around each eye's six landmarks, grown by `pad` of the eye width."""
+    from ..pipeline.detect import EYE_L, EYE_R
+
+    h, w = shape[:2]
+    boxes = []
+    for sl in (EYE_R, EYE_L):
+        pts = landmarks[sl]
+        x0, y0 = pts.min(0)
+        x1, y1 = pts.max(0)
+        p = pad * (x1 - x0)
+        boxes.append((int(max(0, np.floor(x0 - p))), int(max(0, np.floor(y0 - p))),
+                      int(min(w, np.ceil(x1 + p) + 1)), int(min(h, np.ceil(y1 + p) + 1))))
+    return boxes
+
+
+def eye_brightness(rgb: np.ndarray, boxes) -> float:
+    """Mean grey level (0..255) inside the eye boxes: low behind dark lenses."""
+    grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+    vals = [grey[y0:y1, x0:x1].mean() for x0, y0, x1, y1 in boxes if x1 > x0 and y1 > y0]
+    return float(np.mean(vals)) if vals else float("nan")
+
+
+def eye_detail(rgb: np.ndarray, boxes) -> float:
+    """Variance of the Laplacian of the grey image inside the eye boxes (their mean)."""
+    grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY).astype(np.float64)
+    lap = cv2.Laplacian(grey, cv2.CV_64F, ksize=3)
+    vals = [lap[y0:y1, x0:x1].var() for x0, y0, x1, y1 in boxes if x1 - x0 > 2 and y1 - y0 > 2]
+    return float(np.mean(vals)) if vals else float("nan")
+
+
+# -- metrics -----------------------------------------------------------------------------------
+
+def roc_auc(genuine: np.ndarray, impostor: np.ndarray) -> float:
+    """Probability that a random genuine pair is closer than a random impostor pair (ties half)."""
+    scores = np.concatenate([genuine, impostor])
+    ranks = _average_ranks(scores)
+    g = ranks[:len(genuine)].sum()
+    n_g, n_i = len(genuine), len(impostor)
+    # genuine distances should be small: AUC = P(d_genuine < d_impostor)
+    return float(1.0 - (g - n_g * (n_g + 1) / 2) / (n_g * n_i))
+
+
+def _average_ranks(values: np.ndarray) -> np.ndarray:
+    order = np.argsort(values, kind="mergesort")
+    ranks = np.empty(len(values), np.float64)
+    sorted_vals = values[order]
+    i = 0
+    while i < len(values):
+        j = i
+        while j + 1 < len(values) and sorted_vals[j + 1] == sorted_vals[i]:
+            j += 1
+        ranks[order[i:j + 1]] = 0.5 * (i + j) + 1.0
+        i = j + 1
+    return ranks
+
+
+def tar_at_far(genuine: np.ndarray, impostor: np.ndarray, far: float = FAR_TARGET) -> Tuple[float, float]:
+    """(TAR, threshold): the share of genuine pairs accepted at the largest distance threshold that
+    accepts at most `far` of the impostor pairs."""
+    imp = np.sort(impostor)
+    k = int(np.floor(far * len(imp)))  # at most k impostors may be accepted (distance < threshold)
+    threshold = imp[k] if k < len(imp) else np.inf
+    return float((genuine < threshold).mean()), float(threshold)
+
+
+def verification_metrics(genuine: np.ndarray, impostor: np.ndarray, threshold: float = DLIB_THRESHOLD) -> dict:
+    """Genuine / impostor mean distance, balanced accuracy at `threshold`, ROC AUC, TAR@FAR=1%."""
+    genuine, impostor = np.asarray(genuine, np.float64), np.asarray(impostor, np.float64)
+    tar, thr = tar_at_far(genuine, impostor)
+    return {
+        "genuine_distance": float(genuine.mean()),
+        "impostor_distance": float(impostor.mean()),
+        # balanced: the mean of the genuine accept rate and the impostor reject rate
+        "accuracy": float(0.5 * ((genuine < threshold).mean() + (impostor >= threshold).mean())),
+        "roc_auc": roc_auc(genuine, impostor),
+        "tar_at_far1": tar,
+        "far1_threshold": thr,
+        "genuine_pairs": int(len(genuine)),
+        "impostor_pairs": int(len(impostor)),
+    }
+
+
+# -- the benchmark -----------------------------------------------------------------------------
+
+Method = Callable[[np.ndarray], np.ndarray]  # (H, W, 3) uint8 RGB photo -> the same without glasses
+GlassesJudge = Callable[[np.ndarray, np.ndarray], float]  # (photo, landmarks) -> P(glasses)
+
+
+@dataclass
+class Probe:
+    name: str
+    person: str
+    judged: JudgedFace
+    outputs: Dict[str, Optional[JudgedFace]] = field(default_factory=dict)
+    detail: Dict[str, float] = field(default_factory=dict)  # eye detail, output / input
+    glasses: Dict[str, float] = field(default_factory=dict)  # P(glasses) of each output
+    eye_brightness: float = 0.0  # mean grey level inside the eye boxes of the input
+
+
+def read_pairs(path) -> Dict[str, Dict[str, List[str]]]:
+    """`{person: {"glasses": [N, ...], "plain": [N, ...]}}` (fv-dev/pairs.json) -> file stems as str."""
+    path = Path(path)
+    try:
+        raw = json.loads(path.read_text())
+    except (OSError, ValueError) as e:
+        raise InputError(f"{path}: not a readable pairs file ({e})") from None
+    if not isinstance(raw, dict) or not raw:
+        raise InputError(f"{path}: expected a non-empty object {{person: {{'glasses': [...], 'plain': [...]}}}}")
+    pairs = {}
+    for person, entry in raw.items():
+        if not isinstance(entry, dict) or not isinstance(entry.get("glasses"), list) \
+                or not isinstance(entry.get("plain"), list):
+            raise InputError(f"{path}: person {person!r} needs lists 'glasses' and 'plain'")
+        pairs[str(person)] = {k: [str(v) for v in entry[k]] for k in ("glasses", "plain")}
+    return pairs
+
+
+def _find(folder: Path, stem: str) -> Optional[Path]:
+    from ..files import IMAGE_SUFFIXES
+
+    for suffix in (".jpg", ".png", *sorted(IMAGE_SUFFIXES)):
+        p = folder / f"{stem}{suffix}"
+        if p.is_file():
+            return p
+    p = folder / stem
+    return p if p.is_file() else None
+
+
+def _read(path: Path) -> np.ndarray:
+    from ..pipeline.imageio import read_image
+
+    return read_image(path).rgb
+
+
+def plain_descriptors(paths: Sequence[Path], cache: Optional[Path], progress: bool = True) -> Dict[Path, Optional[np.ndarray]]:
+    """dlib descriptors of glasses-free photos, cached on disk by path, size and mtime."""
+    from tqdm import tqdm
+
+    stored: Dict[str, np.ndarray] = {}
+    if cache is not None and cache.is_file():
+        with np.load(cache) as z:
+            stored = {k: z[k] for k in z.files}
+    out, fresh = {}, {}
+    for p in tqdm(paths, desc="glasses-free photos", unit="photo", disable=not progress, leave=False):
+        st = p.stat()
+        key = hashlib.sha1(f"{p.resolve()}|{st.st_size}|{st.st_mtime_ns}".encode()).hexdigest()
+        if key in stored:
+            d = stored[key]
+            out[p] = d if d.size else None
+            continue
+        judged = judge_face(_read(p))
+        d = judged.descriptor if judged is not None else np.zeros(0, np.float32)
+        fresh[key] = d
+        out[p] = d if d.size else None
+    if cache is not None and fresh:
+        from ..files import atomic_write
+
+        stored.update(fresh)
+        cache.parent.mkdir(parents=True, exist_ok=True)
+
+        def write(tmp):
+            with open(tmp, "wb") as f:
+                np.savez(f, **stored)
+        atomic_write(cache, write)
+    return out
+
+
+def run_verification(glasses_dir, plain_dir, pairs_file, methods: Dict[str, Method],
+                     glasses_judge: Optional[GlassesJudge] = None, limit: Optional[int] = None,
+                     cache: Optional[Path] = None, progress: bool = True, save_dir: Optional[Path] = None) -> dict:
+    """The verification benchmark: each glasses photo, as it is ("glasses on") and after each of
+    `methods`, against every glasses-free photo of the same person (genuine pairs) and of the other
+    people (impostor pairs). Returns {"methods": {name: metrics}, "skipped": {...}, ...}."""
+    from tqdm import tqdm
+
+    glasses_dir, plain_dir = Path(glasses_dir), Path(plain_dir)
+    for d in (glasses_dir, plain_dir):
+        if not d.is_dir():
+            raise InputError(f"{d}: not a folder")
+    pairs = read_pairs(pairs_file)
+    skipped: Dict[str, str] = {}
+    plain_paths, plain_person = [], []
+    probes_todo: List[Tuple[str, Path]] = []
+    for person, entry in sorted(pairs.items()):
+        for stem in entry["plain"]:
+            p = _find(plain_dir, stem)
+            if p is None:
+                skipped[f"plain/{stem}"] = "file not found"
+            else:
+                plain_paths.append(p)
+                plain_person.append(person)
+        for stem in entry["glasses"]:
+            p = _find(glasses_dir, stem)
+            if p is None:
+                skipped[f"glasses/{stem}"] = "file not found"
+            else:
+                probes_todo.append((person, p))
+    if limit:
+        probes_todo = probes_todo[:limit]
+    t0 = time.perf_counter()
+    descs = plain_descriptors(plain_paths, cache, progress)
+    keep = [i for i, p in enumerate(plain_paths) if descs[p] is not None]
+    for i, p in enumerate(plain_paths):
+        if descs[p] is None:
+            skipped[f"plain/{p.name}"] = "no face found"
+    gallery = np.stack([descs[plain_paths[i]] for i in keep])  # (G, 128)
+    gallery_person = np.array([plain_person[i] for i in keep])
+
+    names = ["glasses on", *methods]
+    probes: List[Probe] = []
+    seconds = {n: 0.0 for n in methods}
+    for person, path in tqdm(probes_todo, desc="glasses photos", unit="photo", disable=not progress):
+        rgb = _read(path)
+        judged = judge_face(rgb)
+        if judged is None:
+            skipped[f"glasses/{path.name}"] = "no face found"
+            continue
+        probe = Probe(path.name, person, judged)
+        boxes = eye_boxes(judged.landmarks, rgb.shape)
+        base_detail = eye_detail(rgb, boxes)
+        probe.eye_brightness = eye_brightness(rgb, boxes)
+        for name in names:
+            if name == "glasses on":
+                out, j = rgb, judged
+            else:
+                t = time.perf_counter()
+                out = methods[name](rgb)
+                seconds[name] += time.perf_counter() - t
+                j = judge_face(out, judged.box)
+                if save_dir is not None:
+                    _save(save_dir / _slug(name) / path.with_suffix(".png").name, out)
+            probe.outputs[name] = j
+            probe.detail[name] = eye_detail(out, boxes) / base_detail if base_detail > 0 else float("nan")
+            if glasses_judge is not None:
+                probe.glasses[name] = glasses_judge(out, (j or judged).landmarks)
+        probes.append(probe)
+    if not probes:
+        raise InputError(f"{glasses_dir}: no glasses photo with a face to verify")
+
+    results = {}
+    cut = np.quantile([p.eye_brightness for p in probes], 0.25)
+    clear = [p for p in probes if p.eye_brightness >= cut]
+    base_genuine = None
+    for name in names:
+        genuine, impostor, per_probe = [], [], []
+        for probe in probes:
+            d = np.linalg.norm(gallery - probe.outputs[name].descriptor, axis=1)
+            same = gallery_person == probe.person
+            genuine.append(d[same])
+            impostor.append(d[~same])
+            per_probe.append(d[same].mean() if same.any() else np.nan)
+        genuine, impostor, per_probe = np.concatenate(genuine), np.concatenate(impostor), np.array(per_probe)
+        m = verification_metrics(genuine, impostor)
+        if base_genuine is None:
+            base_genuine = per_probe
+        m["closer_share"] = float(np.nanmean(per_probe < base_genuine)) if name != "glasses on" else None
+        m["eye_detail"] = float(np.nanmedian([p.detail[name] for p in probes]))
+        # behind clear lenses: the three quarters of the photos with the brightest eye regions
+        m["eye_detail_clear"] = float(np.nanmedian([p.detail[name] for p in clear]))
+        if glasses_judge is not None:
+            m["still_glasses"] = float(np.mean([p.glasses[name] >= 0.5 for p in probes]))
+        m["ms_per_photo"] = 1000 * seconds.get(name, 0.0) / len(probes)
+        results[name] = m
+    return {"methods": results, "probes": len(probes), "gallery": int(len(gallery)),
+            "people": int(len(set(p.person for p in probes))), "skipped": skipped,
+            "seconds": time.perf_counter() - t0,
+            "per_probe": {p.name: {n: float(np.linalg.norm(
+                gallery[gallery_person == p.person] - p.outputs[n].descriptor, axis=1).mean())
+                for n in names} for p in probes}}
+
+
+def _slug(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "-" for c in name)
+
+
+def _save(path: Path, rgb: np.ndarray) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(path), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+
+
+COLUMNS = [("genuine_distance", "genuine dist. ↓", "{:.3f}"), ("impostor_distance", "impostor dist.", "{:.3f}"),
+           ("accuracy", "accuracy@0.6", "{:.3f}"), ("roc_auc", "ROC AUC", "{:.4f}"),
+           ("tar_at_far1", "TAR@FAR=1%", "{:.3f}"), ("closer_share", "closer than glasses on", "{:.0%}"),
+           ("still_glasses", "still glasses", "{:.1%}"), ("eye_detail", "eye detail kept", "{:.2f}"),
+           ("eye_detail_clear", "… behind clear lenses", "{:.2f}"),
+           ("ms_per_photo", "ms/photo", "{:.0f}")]
+
+
+def markdown_table(result: dict) -> str:
+    cols = [c for c in COLUMNS if any(c[0] in m for m in result["methods"].values())]
+    lines = ["| probes | " + " | ".join(c[1] for c in cols) + " |", "|---" * (len(cols) + 1) + "|"]
+    for name, m in result["methods"].items():
+        cells = []
+        for key, _, fmt in cols:
+            v = m.get(key)
+            cells.append("—" if v is None or (isinstance(v, float) and np.isnan(v)) else fmt.format(v))
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)

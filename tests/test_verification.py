@@ -1,0 +1,142 @@
+import json
+
+import numpy as np
+import pytest
+
+from byeglasses.evaluation.verification import (eye_boxes, eye_detail, judge_face, read_pairs, roc_auc,
+                                                 run_verification, tar_at_far, verification_metrics)
+from byeglasses.errors import InputError
+
+
+def test_roc_auc_matches_pair_counting():
+    rng = np.random.default_rng(0)
+    g, i = rng.normal(0.4, 0.1, 50), rng.normal(0.8, 0.1, 70)
+    i[:5] = g[:5]  # ties count half
+    brute = np.mean([(a < b) + 0.5 * (a == b) for a in g for b in i])
+    assert roc_auc(g, i) == pytest.approx(brute)
+    assert roc_auc(np.array([0.1, 0.2]), np.array([0.5, 0.9])) == 1.0
+    assert roc_auc(np.array([0.5, 0.9]), np.array([0.1, 0.2])) == 0.0
+
+
+def test_tar_at_far_accepts_at_most_the_far():
+    impostor = np.linspace(0.0, 1.0, 1000, endpoint=False)  # 0.000 .. 0.999
+    genuine = np.array([0.005, 0.009, 0.0101, 0.5])
+    tar, thr = tar_at_far(genuine, impostor, far=0.01)
+    assert (impostor < thr).mean() <= 0.01
+    assert thr == pytest.approx(0.010)
+    assert tar == 0.5  # 0.005 and 0.009 are accepted; 0.0101 is not
+
+
+def test_verification_metrics_balanced_accuracy():
+    m = verification_metrics(np.array([0.3, 0.5, 0.7]), np.array([0.4, 0.8, 0.9, 1.0]))
+    # genuine accepted below 0.6: 2/3; impostors rejected at or above 0.6: 3/4
+    assert m["accuracy"] == pytest.approx(0.5 * (2 / 3 + 3 / 4))
+    assert m["genuine_distance"] == pytest.approx(0.5)
+    assert m["genuine_pairs"] == 3 and m["impostor_pairs"] == 4
+
+
+def test_eye_detail_falls_when_the_eyes_are_blurred(astronaut):
+    import cv2
+
+    face = judge_face(astronaut)
+    assert face is not None and face.descriptor.shape == (128,)
+    boxes = eye_boxes(face.landmarks, astronaut.shape)
+    assert all(x1 > x0 and y1 > y0 for x0, y0, x1, y1 in boxes)
+    blurred = cv2.GaussianBlur(astronaut, (0, 0), 2.0)
+    assert eye_detail(blurred, boxes) < 0.5 * eye_detail(astronaut, boxes)
+
+
+def test_read_pairs_rejects_malformed(tmp_path):
+    p = tmp_path / "pairs.json"
+    p.write_text(json.dumps({"7": {"glasses": [1]}}))
+    with pytest.raises(InputError, match="pairs.json"):
+        read_pairs(p)
+    p.write_text("not json")
+    with pytest.raises(InputError, match="pairs.json"):
+        read_pairs(p)
+
+
+@pytest.fixture(scope="module")
+def tiny_fv(tmp_path_factory, astronaut_faces):
+    """Two 'people': person a has one glasses photo (the astronaut with drawn glasses) and three
+    glasses-free crops; person b has the mirrored crops."""
+    import shutil
+
+    from byeglasses.synth.cache import landmark_cache, read_rgb
+    from byeglasses.synth.render import synthesize
+    import cv2
+
+    root = tmp_path_factory.mktemp("fv")
+    (root / "glasses").mkdir()
+    (root / "plain").mkdir()
+    names = sorted(p.name for p in astronaut_faces.iterdir())
+    for n in names:
+        shutil.copy(astronaut_faces / n, root / "plain" / n)
+    cache = landmark_cache(astronaut_faces, names=names[:1], progress=False)
+    face = read_rgb(astronaut_faces / names[0])
+    s = synthesize(face, cache.landmarks[names[0]], 3)
+    cv2.imwrite(str(root / "glasses" / "g0.png"), cv2.cvtColor(s.x, cv2.COLOR_RGB2BGR))
+    pairs = {"a": {"glasses": ["g0"], "plain": ["01", "02"]}, "b": {"glasses": [], "plain": ["03", "04", "05", "99"]}}
+    (root / "pairs.json").write_text(json.dumps(pairs))
+    return root, s
+
+
+def test_run_verification_on_a_tiny_set(tiny_fv, tmp_path):
+    root, sample = tiny_fv
+    calls = []
+
+    def unchanged(rgb):
+        calls.append(rgb.shape)
+        return rgb.copy()
+
+    def blur(rgb):
+        import cv2
+
+        return cv2.GaussianBlur(rgb, (0, 0), 3.0)
+
+    res = run_verification(root / "glasses", root / "plain", root / "pairs.json",
+                           {"unchanged": unchanged, "blurred": blur},
+                           glasses_judge=lambda rgb, lm: 1.0, cache=tmp_path / "c.npz", progress=False)
+    on, same = res["methods"]["glasses on"], res["methods"]["unchanged"]
+    assert calls == [(256, 256, 3)]
+    assert res["probes"] == 1 and res["gallery"] == 5
+    assert res["skipped"] == {"plain/99": "file not found"}
+    assert on["genuine_pairs"] == 2 and on["impostor_pairs"] == 3
+    for k in ("genuine_distance", "impostor_distance", "accuracy", "roc_auc"):
+        assert same[k] == pytest.approx(on[k])
+    assert same["eye_detail"] == pytest.approx(1.0)
+    assert same["eye_detail_clear"] == pytest.approx(1.0)
+    assert res["methods"]["blurred"]["eye_detail_clear"] < 0.5
+    assert res["methods"]["blurred"]["eye_detail"] < 0.5
+    assert on["still_glasses"] == 1.0
+    # the gallery's descriptors were cached: a second run reads them back
+    assert (tmp_path / "c.npz").is_file()
+    again = run_verification(root / "glasses", root / "plain", root / "pairs.json", {}, cache=tmp_path / "c.npz",
+                             progress=False)
+    assert again["methods"]["glasses on"]["genuine_distance"] == pytest.approx(on["genuine_distance"])
+
+
+def test_eval_verification_command(tiny_fv, tiny_checkpoint, tmp_path, capsys):
+    from byeglasses.cli import main
+
+    root, _ = tiny_fv
+    (root / "glasses-copy").mkdir(exist_ok=True)
+    out = tmp_path / "fv.json"
+    rc = main(["eval-verification", str(root), "--checkpoint", str(tiny_checkpoint), "--glasses-threshold", "0",
+               "--out", str(out), "--cache", str(tmp_path / "c.npz"), "--variant", "change blend:blend=change"])
+    assert rc == 0
+    result = json.loads(out.read_text())
+    assert list(result["methods"]) == ["glasses on", "after removal", "change blend"]
+    assert result["variants"] == {"change blend": {"blend": "change"}}
+    assert "| glasses on |" in out.with_suffix(".md").read_text()
+    assert "verified 1 glasses photos of 1 people against 5" in capsys.readouterr().out
+
+
+def test_eval_verification_rejects_bad_input(tmp_path, capsys):
+    from byeglasses.cli import main
+
+    assert main(["eval-verification", str(tmp_path)]) == 2
+    assert "has no glasses" in capsys.readouterr().err
+    assert main(["eval-verification", str(tmp_path), "--variant", "x:nonsense=1"]) == 2
+    err = capsys.readouterr().err
+    assert "nonsense" in err and "Traceback" not in err
