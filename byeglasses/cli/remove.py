@@ -232,3 +232,10 @@ def _summary(records, jobs, problems, outdir: Path, skipped) -> int:
         line += f"; {missing} not yet in the manifest (other shards)"
     print(f"{line}; outputs and {outdir / 'manifest.jsonl'} in {outdir}")
     return 1 if failed or counts["no face"] else 0
+
+
+def remover_min_face(remover, shape) -> float:
+    """The smallest face, in pixels, that `remover` searches for in a photo of `shape`."""
+    from ..pipeline.remover import HOG_FACE
+
+    return HOG_FACE / remover.detection_scale(shape)
