@@ -4,10 +4,11 @@ Imports no torch, so reading or listing images stays light."""
 from __future__ import annotations
 
 import errno
+import glob
 import os
 import tempfile
 from pathlib import Path
-from typing import Callable, List, Union
+from typing import Callable, List, Optional, Union
 
 from .errors import InputError
 
@@ -32,11 +33,34 @@ def list_images(folder: PathLike) -> List[str]:
     return sorted(p.name for p in folder.iterdir() if is_image(p.name) and p.is_file())
 
 
-def atomic_write(path: PathLike, write: Callable[[str], object]) -> None:
-    """Call write(tmp_path) on a temporary file in the target's folder, flush it to disk, then
-    rename it onto `path`: readers see the whole file or none of it.
-    An OSError (disk full, permission, a folder in the way) names `path`, not the temporary file.
-    """
+def _umask() -> int:
+    """The process's umask (read without changing it where /proc allows)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _named(e: OSError, path: Path) -> OSError:
+    """The same error, naming `path` instead of a temporary file."""
+    if e.filename == str(path):
+        return e
+    return type(e)(e.errno, e.strerror or str(e), str(path))
+
+
+def write_temp(path: PathLike, write: Callable[[str], object],
+               verify: Optional[Callable[[str], object]] = None) -> str:
+    """Call write(tmp_path) on a temporary file `.NAME.xxxx.tmp` in the target's folder, flush it
+    to disk, give it the mode a new file gets under the umask, and call verify(tmp_path), which
+    raises if the written file is wrong (e.g. a JPEG cut short by a full disk). Returns the
+    temporary path for the caller to rename onto `path`; on any failure the file is removed, and
+    an OSError (disk full, permission) names `path`, not the temporary file."""
     path = Path(path)
     tmp = None
     try:
@@ -46,14 +70,31 @@ def atomic_write(path: PathLike, write: Callable[[str], object]) -> None:
         write(tmp)
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())
+        if verify is not None:
+            verify(tmp)
+        return tmp
+    except OSError as e:
+        _remove(tmp)
+        raise _named(e, path) from None
+    except BaseException:
+        _remove(tmp)
+        raise
+
+
+def atomic_write(path: PathLike, write: Callable[[str], object],
+                 verify: Optional[Callable[[str], object]] = None) -> None:
+    """`write_temp`, then rename the checked file onto `path`: readers see the whole file or
+    none of it. An OSError (disk full, permission, a folder in the way) names `path`."""
+    path = Path(path)
+    tmp = write_temp(path, write, verify)
+    try:
         if path.is_dir():
             raise IsADirectoryError(errno.EISDIR, "is a folder", str(path))
         os.replace(tmp, path)
     except OSError as e:
         _remove(tmp)
-        if e.filename == str(path):
-            raise
-        raise type(e)(e.errno, e.strerror or str(e), str(path)) from None
+        raise _named(e, path) from None
     except BaseException:
         _remove(tmp)
         raise
@@ -62,6 +103,14 @@ def atomic_write(path: PathLike, write: Callable[[str], object]) -> None:
 def _remove(tmp) -> None:
     if tmp is not None and os.path.exists(tmp):
         os.unlink(tmp)
+
+
+def stale_temps(path: PathLike) -> List[Path]:
+    """Temporary files `write_temp` left for `path` when its process was killed mid-write."""
+    path = Path(path)
+    if not path.parent.is_dir():
+        return []
+    return sorted(path.parent.glob(f".{glob.escape(path.name)}.*.tmp"))
 
 
 def check_output_file(path: PathLike, name: str = "out") -> None:

@@ -144,7 +144,7 @@ def test_batch_goes_on_past_bad_inputs(astronaut, tmp_path, tiny_checkpoint, cap
         assert name in captured.err
     assert "noface.png: no face found" in captured.err
     written = {p.name for p in out.iterdir() if ".glasses." not in p.name and ".blend." not in p.name}
-    assert written == {"good.png", "grey.png", "rgba.png", "cmyk.jpg", "deep.png"}
+    assert written == {"good.png", "grey.png", "rgba.png", "cmyk.jpg", "deep.png", "manifest.jsonl"}
 
     # untouched pixels are bit-identical in the file; some pixels did change
     blend = np.asarray(Image.open(out / "good.blend.png")) > 0

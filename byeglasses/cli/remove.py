@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import glob
-import shutil
+import os
 import sys
 from dataclasses import fields
 from pathlib import Path
-from typing import List, Tuple
+from typing import List, Optional, Tuple
 
-import numpy as np
-
-from ..errors import ByeGlassesError, InputError
-from ..files import IMAGE_SUFFIXES, atomic_write, list_images
-from ..pipeline.imageio import compose, format_notes, output_name, read_image, write_image, write_rgb
+from ..errors import ByeGlassesError
+from ..files import IMAGE_SUFFIXES, is_image, list_images
 from ..pipeline.remover import RemovalSettings
 
 
@@ -74,20 +71,29 @@ def configure_parser(p) -> None:
                    help="also write NAME.glasses.png (predicted glasses probability) and NAME.blend.png "
                         "(where the output was blended in)")
     p.add_argument("--side-by-side", action="store_true", help="also write NAME.side-by-side.jpg: input | output")
+    p.add_argument("--overwrite", action="store_true",
+                   help="redo inputs that manifest.jsonl in OUTDIR lists as done, and replace files already in "
+                        "OUTDIR under an output's name (without it, a rerun skips what is done and never "
+                        "replaces a file it did not write)")
+    p.add_argument("--workers", type=int, default=None,
+                   help="processes that read, detect and align upcoming photos while the generator runs; "
+                        "0: all in this process; default: the cores left after this process, at most 4")
+    p.add_argument("--batch-size", type=int, default=16,
+                   help="faces per generator call, gathered across photos")
+    p.add_argument("--shard", default=None, metavar="K/N",
+                   help="for job arrays (SLURM and the like): take every N-th input from the K-th (0-based) "
+                        "and write manifest.part-K-of-N.jsonl; the parts merge into manifest.jsonl as each "
+                        "job ends. Under torchrun, ranks shard by themselves")
 
 
-def _check_options(args) -> None:
-    if not 1 <= getattr(args, "quality", 95) <= 100:
-        raise ByeGlassesError(f"--quality must be within 1..100, got {args.quality}")
-
-
-def collect_inputs(specs: List[str]) -> Tuple[List[Path], List[str]]:
-    """Files named, images inside folders named (not recursive), and glob matches; plus a message
-    for each spec that matched nothing."""
-    files, problems, seen = [], [], set()
+def collect_inputs(specs: List[str]) -> Tuple[List[Path], List[str], List[str]]:
+    """Files named, images inside folders named (not recursive), and glob matches; a message for
+    each spec that matched nothing, and notes on what a folder holds that is not searched
+    (subfolders) or cannot be read (broken links, which are kept as inputs and fail by name)."""
+    files, problems, notes, seen = [], [], [], set()
 
     def add(path: Path):
-        key = path.resolve()
+        key = os.path.abspath(path)
         if key not in seen:
             seen.add(key)
             files.append(path)
@@ -96,106 +102,140 @@ def collect_inputs(specs: List[str]) -> Tuple[List[Path], List[str]]:
         path = Path(spec)
         if path.is_dir():
             found = [path / name for name in list_images(path)]
+            subfolders = 0
+            for entry in sorted(path.iterdir()):
+                if entry.is_symlink() and not entry.exists() and is_image(entry.name):
+                    found.append(entry)  # reading it says what is wrong
+                elif entry.is_dir() and not entry.name.startswith("."):
+                    subfolders += 1
+                    if subfolders <= 3:
+                        notes.append(f"{entry}: subfolder not searched (folders are not searched recursively; "
+                                     "name it to include it)")
+            if subfolders > 3:
+                notes.append(f"{path}: {subfolders - 3} more subfolder(s) not searched")
             if not found:
                 problems.append(f"{spec}: folder holds no image files ({', '.join(sorted(IMAGE_SUFFIXES))})")
-            for p in found:
+            for p in sorted(found):
                 add(p)
         elif path.exists() or path.is_symlink():
             add(path)
         elif glob.has_magic(spec):
             matches = sorted(Path(m) for m in glob.glob(spec))
-            matches = [m for m in matches if m.is_file()]
+            matches = [m for m in matches if m.is_file() or (m.is_symlink() and not m.exists())]
             if not matches:
                 problems.append(f"{spec}: the pattern matches no file")
             for p in matches:
                 add(p)
         else:
             problems.append(f"{spec}: no such file or folder")
-    return files, problems
+    return files, problems, notes
+
+
+def parse_shard(text: Optional[str]) -> Tuple[int, int]:
+    if text is None:
+        return (0, 1)
+    try:
+        k, n = (int(v) for v in text.split("/"))
+    except ValueError:
+        raise ByeGlassesError(f"--shard must be K/N (e.g. 0/4), got {text!r}") from None
+    return k, n
 
 
 def run(args) -> int:
     from tqdm import tqdm
 
+    from ..device import pick_device
+    from ..pipeline import manifest
+    from ..pipeline.batch import BatchOptions, Interrupted, Runner, check_writable, default_workers, plan
     from ..pipeline.remover import GlassesRemover
+    from ..training import distributed
 
-    _check_options(args)
     settings = settings_from_args(args)  # before reading any photo: bad settings stop the run at once
-    files, problems = collect_inputs(args.inputs)
+    torchrun = int(os.environ.get("WORLD_SIZE", "1")) > 1
+    if torchrun and args.shard:
+        raise ByeGlassesError("--shard is for job arrays; under torchrun each process takes its shard by itself")
+    options = BatchOptions(quality=args.quality, save_masks=args.save_masks, side_by_side=args.side_by_side,
+                           overwrite=args.overwrite, batch_size=args.batch_size,
+                           workers=default_workers(int(os.environ.get("LOCAL_WORLD_SIZE", "1")))
+                           if args.workers is None else args.workers,
+                           shard=(int(os.environ.get("RANK", "0")), int(os.environ["WORLD_SIZE"])) if torchrun
+                           else parse_shard(args.shard))
+    files, problems, notes = collect_inputs(args.inputs)
     outdir = Path(args.outdir)
-    if outdir.exists() and not outdir.is_dir():
-        raise ByeGlassesError(f"--outdir {outdir} exists and is not a folder")
-    if outdir.exists():
+    if outdir.is_dir():
         for f in files:
             if f.parent.resolve() == outdir.resolve():
                 raise ByeGlassesError(f"--outdir {outdir} holds the input {f}: outputs would overwrite inputs; "
                                       "choose another folder")
-    for message in problems:
-        print(f"byeglasses remove: error: {message}", file=sys.stderr)
+    k, n = options.shard
+    lead = k == 0
+    if lead:
+        for message in problems:
+            print(f"byeglasses remove: error: {message}", file=sys.stderr)
+        for message in notes:
+            print(f"byeglasses remove: note: {message}", file=sys.stderr)
     if not files:
         print("byeglasses remove: no input to process", file=sys.stderr)
         return 1
-    inputs = {f.resolve() for f in files}
+    check_writable(outdir)  # before any model work
 
+    jobs = plan(files, outdir, options, manifest.read_all(outdir))
+    if torchrun:
+        distributed.init(pick_device(settings.device))
     remover = GlassesRemover(settings=settings)
-    counts = {"written": 0, "no glasses": 0, "failed": len(problems)}
-    used = {}  # output name -> input that claimed it
-    bar = tqdm(files, desc="removing glasses", unit="photo", disable=None)
-    for path in bar:
-        try:
-            status = _remove_one(path, remover, outdir, inputs, used, args, bar.write)
-            counts[status] += 1
-        except (InputError, OSError) as e:
-            message = str(e) if str(path) in str(e) else f"{path}: {e}"
-            bar.write(f"byeglasses remove: error: {message}", file=sys.stderr)
-            counts["failed"] += 1
-        except Exception as e:  # noqa: BLE001 - one bad photo must not stop the batch
-            bar.write(f"byeglasses remove: error: {path}: unexpected {type(e).__name__}: {e}", file=sys.stderr)
-            counts["failed"] += 1
+    sharded = n > 1
+    part = outdir / (manifest.part_name(k, n) if sharded else manifest.NAME)
+    bar = tqdm(total=sum(1 for j in jobs if j.index % n == k), desc="removing glasses", unit="photo",
+               disable=None if lead else True)
+
+    def say(line: str, error: bool) -> None:
+        bar.write(line, file=sys.stderr if error else sys.stdout)
+
+    runner = Runner(remover, jobs, outdir, options, say, bar.update)
+    try:
+        runner.run(part)
+    except Interrupted as e:
+        bar.close()
+        print(f"byeglasses remove: stopped by {e} ({bar.n} photo(s) finished, each in {part.name}); rerun the "
+              "same command to go on", file=sys.stderr)
+        return 128 + e.signum
     bar.close()
-    print(f"done: {len(files) + len(problems)} input(s): {counts['written']} with glasses removed and "
-          f"{counts['no glasses']} without glasses (copied unchanged) in {outdir}; {counts['failed']} failed "
-          "(unreadable, or no face)")
-    return 1 if counts["failed"] else 0
+    if torchrun:
+        distributed.barrier()
+        records = manifest.merge(outdir, manifest.parts(outdir)) if lead else None
+    elif sharded:  # a job of an array: merge its own part; the others merge theirs
+        records = manifest.merge(outdir, [part], lock=True)
+    else:
+        records = manifest.merge(outdir, manifest.parts(outdir))
+    code = _summary(records, jobs, problems, outdir, runner.skipped if not torchrun else None) if lead or not torchrun else 0
+    if torchrun:
+        code = distributed.gather(code)[0]
+        distributed.shutdown()
+    return code
 
 
-def _remove_one(path: Path, remover, outdir: Path, inputs, used, args, say) -> str:
-    photo = read_image(path)
-    name = output_name(photo)
-    out_path = outdir / name
-    stem = Path(name).stem
-    extra = [outdir / f"{stem}.glasses.png", outdir / f"{stem}.blend.png", outdir / f"{stem}.side-by-side.jpg"]
-    for target in [out_path] + extra:
-        if target.resolve() in inputs:
-            raise InputError(f"{path}: its output {target} would overwrite an input; choose another --outdir")
-    if name in used:
-        raise InputError(f"{path}: same output name {name} as {used[name]}; rename one of them")
-    used[name] = path
-
-    result = remover.remove(photo.rgb)
-    for note in format_notes(photo):
-        say(f"{path}: note: {note}")
-    if not result.faces:
-        raise InputError(f"{path}: no face found (faces are searched from "
-                         f"{remover_min_face(remover, photo.rgb.shape):.0f} px; see --min-face); nothing written")
-    if args.save_masks:
-        write_rgb(extra[0], np.rint(result.glasses_mask * 255).astype(np.uint8))
-        write_rgb(extra[1], np.ceil(result.blend_mask * 255).astype(np.uint8))  # 0 exactly where unchanged
-    faces = ", ".join(f"face {i + 1} at {f.box[:2]}: glasses p={f.glasses_probability:.2f}, {f.reason}"
-                      for i, f in enumerate(result.faces))
-    if not result.changed:  # the photo is its own answer: copied byte for byte, metadata and all
-        atomic_write(out_path, lambda tmp: shutil.copyfile(path, tmp))
-        say(f"{path}: {faces}; copied unchanged -> {out_path}")
-        return "no glasses"
-    native = compose(photo, result.image, result.blend_mask > 0)
-    write_image(out_path, native, photo, quality=args.quality)
-    if args.side_by_side:
-        write_rgb(extra[2], np.concatenate([photo.rgb, result.image], axis=1), quality=args.quality)
-    say(f"{path}: {faces} -> {out_path}")
-    return "written"
+def _summary(records, jobs, problems, outdir: Path, skipped) -> int:
+    """The one-line summary from the manifest lines of this run's inputs; returns the exit code."""
+    mine = [records.get(str(j.input)) for j in jobs]
+    counts = {status: 0 for status in ("removed", "no glasses", "no face", "failed")}
+    for record in mine:
+        if record is not None:
+            counts[record["status"]] = counts.get(record["status"], 0) + 1
+    missing = sum(r is None for r in mine)  # other shards of a job array still at work
+    failed = counts["failed"] + len(problems)
+    line = (f"done: {len(jobs) + len(problems)} input(s): {counts['removed']} with glasses removed, "
+            f"{counts['no glasses']} without glasses (copied unchanged), {counts['no face']} with no face found, "
+            f"{failed} failed")
+    if skipped:
+        line += f"; {skipped} already done by an earlier run"
+    if missing:
+        line += f"; {missing} not yet in the manifest (other shards)"
+    print(f"{line}; outputs and {outdir / 'manifest.jsonl'} in {outdir}")
+    return 1 if failed or counts["no face"] else 0
 
 
 def remover_min_face(remover, shape) -> float:
+    """The smallest face, in pixels, that `remover` searches for in a photo of `shape`."""
     from ..pipeline.remover import HOG_FACE
 
     return HOG_FACE / remover.detection_scale(shape)

@@ -7,7 +7,7 @@ import os
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import List, Optional, Union
+from typing import Callable, List, Optional, Union
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -235,9 +235,27 @@ def format_notes(photo: Photo) -> List[str]:
     return notes
 
 
-def write_image(path: PathLike, native: np.ndarray, photo: Photo, quality: int = 95) -> Path:
+def check_decodes(path: PathLike) -> None:
+    """Raise IncompleteWrite unless the image file at `path` decodes whole: a full disk or a
+    file-size limit can cut a JPEG short without any error from the encoder."""
+    try:
+        with Image.open(path) as im:
+            im.load()
+    except Exception as e:  # noqa: BLE001 - whatever the decoder says, the file is not whole
+        raise IncompleteWrite(f"the written file does not decode ({type(e).__name__}: {e}); "
+                              "is the disk full, or a file-size limit (ulimit -f) reached?") from None
+
+
+class IncompleteWrite(OSError):
+    """A file was written without error but does not read back whole."""
+
+
+def write_image(path: PathLike, native: np.ndarray, photo: Photo, quality: int = 95,
+                writer: Callable = atomic_write) -> Path:
     """Save `native` pixels (the photo's mode) to `path` in the photo's output format, keeping its
-    ICC profile, EXIF (orientation already applied) and DPI. Whole file or nothing."""
+    ICC profile, EXIF (orientation already applied) and DPI. Whole file or nothing: the file is
+    decoded back before it takes its name. `writer(path, write, verify)`: how (default
+    `atomic_write`)."""
     path = Path(path)
     im = to_pil(native, photo.mode)
     fmt = output_format(photo)
@@ -255,7 +273,7 @@ def write_image(path: PathLike, native: np.ndarray, photo: Photo, quality: int =
         kwargs["subsampling"] = info["subsampling"]
     if fmt == "TIFF" and info.get("compression") in LOSSLESS_TIFF:
         kwargs["compression"] = info["compression"]
-    atomic_write(path, lambda tmp: im.save(tmp, format=fmt, **kwargs))
+    writer(path, lambda tmp: im.save(tmp, format=fmt, **kwargs), check_decodes)
     return path
 
 
@@ -269,12 +287,13 @@ def tensor_to_uint8(t) -> np.ndarray:
     return to_uint8(((t.detach().float().clamp(-1, 1) + 1) * 127.5).permute(1, 2, 0).cpu().numpy())
 
 
-def write_rgb(path: PathLike, rgb: np.ndarray, quality: int = 90) -> Path:
+def write_rgb(path: PathLike, rgb: np.ndarray, quality: int = 90, writer: Callable = atomic_write) -> Path:
     """Save an (H, W, 3) or (H, W) array (masks, comparisons, synthesized pairs) as JPEG for a
-    .jpg/.jpeg name, else PNG; float pixels (levels of 255) are rounded. Whole file or nothing."""
+    .jpg/.jpeg name, else PNG; float pixels (levels of 255) are rounded. Whole file or nothing,
+    decoded back before it takes its name."""
     path = Path(path)
     fmt = "JPEG" if path.suffix.lower() in (".jpg", ".jpeg") else "PNG"
     im = Image.fromarray(np.ascontiguousarray(rgb if rgb.dtype == np.uint8 else to_uint8(rgb)))
     kwargs = {"quality": int(quality)} if fmt == "JPEG" else {}
-    atomic_write(path, lambda tmp: im.save(tmp, format=fmt, **kwargs))
+    writer(path, lambda tmp: im.save(tmp, format=fmt, **kwargs), check_decodes)
     return path

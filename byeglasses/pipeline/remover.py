@@ -55,6 +55,17 @@ class FaceResult:
 
 
 @dataclass
+class Prepared:
+    """A photo ready for the generator (`GlassesRemover.prepare`)."""
+
+    rgb: np.ndarray  # (H, W, 3) uint8
+    faces: list  # detect.Face, largest first
+    alignments: list  # one per face
+    crops: np.ndarray  # (N, R, R, 3) uint8 aligned face crops, one per face
+    timings: Dict[str, float] = field(default_factory=dict)  # seconds: detect, align
+
+
+@dataclass
 class RemovalResult:
     image: np.ndarray  # (H, W, 3) uint8 RGB: the photo without glasses
     glasses_mask: np.ndarray  # (H, W) float32 in [0, 1]: predicted glasses probability (0 away from faces)
@@ -223,11 +234,45 @@ class GlassesRemover:
         a path (EXIF orientation is applied). Pixels outside the blended region are unchanged.
         A face the classifier still judges as wearing glasses afterwards goes through the
         generator again, up to `passes` times in all."""
+        prepared = self.prepare(image)
+        probabilities, generated = self.classify_and_generate(prepared.crops, prepared.timings)
+        return self.more_passes(self.finish(prepared, probabilities, generated), prepared.faces)
+
+    def prepare(self, image: ImageLike) -> Prepared:
+        """Everything before the classifier and the generator: the faces and their aligned crops.
+        Needs no network, so it can run ahead in other processes (the batch runner's workers)."""
         rgb = _as_photo(image).rgb
         t = time.perf_counter()
         faces = self.detect(rgb)
-        timings = {"detect": time.perf_counter() - t}
-        result = self.remove_faces(rgb, faces, timings)
+        return self.align_faces(rgb, faces, {"detect": time.perf_counter() - t})
+
+    def align_faces(self, rgb: np.ndarray, faces, timings: Dict[str, float]) -> Prepared:
+        t = time.perf_counter()
+        r = self.resolution
+        alignments = [estimate_alignment(f.landmarks, r) for f in faces]
+        crops = np.stack([align(rgb, a) for a in alignments]) if faces else np.zeros((0, r, r, 3), np.uint8)
+        timings["align"] = timings.get("align", 0.0) + time.perf_counter() - t
+        return Prepared(rgb, faces, alignments, crops, timings)
+
+    def classify_and_generate(self, crops: np.ndarray, timings: Dict[str, float]):
+        """(N, R, R, 3) crops -> (P(glasses) (N,), {i: (ŷ, glasses mask)} for the crops judged as
+        wearing glasses). The batch runner calls it on the crops of several photos at once."""
+        def clock(stage, since):
+            timings[stage] = timings.get(stage, 0.0) + time.perf_counter() - since
+
+        t = time.perf_counter()
+        probabilities = self.judge.probability_crops(crops)
+        clock("classify", t)
+
+        t = time.perf_counter()
+        wearing = np.flatnonzero(probabilities >= self.settings.glasses_threshold)
+        outputs, masks = self.run_generator(crops[wearing]) if len(wearing) else ([], [])
+        clock("generator", t)
+        return probabilities, dict(zip(wearing.tolist(), zip(outputs, masks)))
+
+    def more_passes(self, result: RemovalResult, faces) -> RemovalResult:
+        """Faces changed by a pass go through `remove_faces` again, up to `passes` in all."""
+        timings = result.timings
         for _ in range(self.settings.passes - 1):
             again = [i for i, f in enumerate(result.faces) if f.changed]
             if not again:
@@ -244,25 +289,18 @@ class GlassesRemover:
     def remove_faces(self, rgb: np.ndarray, faces, timings: Optional[Dict[str, float]] = None) -> RemovalResult:
         """One pass over detected `faces` (pipeline.detect.Face): align, classify, generate for the
         faces wearing glasses, paste back. Timings are added into `timings`."""
-        timings = {} if timings is None else timings
+        prepared = self.align_faces(rgb, faces, {} if timings is None else timings)
+        probabilities, generated = self.classify_and_generate(prepared.crops, prepared.timings)
+        return self.finish(prepared, probabilities, generated)
+
+    def finish(self, prepared: Prepared, probabilities: np.ndarray, generated: Dict[int, tuple]) -> RemovalResult:
+        """Everything after the generator: decide per face, warp back and blend in. `probabilities`,
+        `generated`: `classify_and_generate(prepared.crops)`."""
+        rgb, faces, alignments, crops, timings = (prepared.rgb, prepared.faces, prepared.alignments,
+                                                  prepared.crops, prepared.timings)
 
         def clock(stage, since):
             timings[stage] = timings.get(stage, 0.0) + time.perf_counter() - since
-
-        t = time.perf_counter()
-        r = self.resolution
-        alignments = [estimate_alignment(f.landmarks, r) for f in faces]
-        crops = np.stack([align(rgb, a) for a in alignments]) if faces else np.zeros((0, r, r, 3), np.uint8)
-        clock("align", t)
-
-        t = time.perf_counter()
-        probabilities = self.judge.probability_crops(crops)
-        clock("classify", t)
-
-        t = time.perf_counter()
-        wearing = np.flatnonzero(probabilities >= self.settings.glasses_threshold)
-        outputs, masks = self.run_generator(crops[wearing]) if len(wearing) else ([], [])
-        clock("generator", t)
 
         t = time.perf_counter()
         h, w = rgb.shape[:2]
@@ -270,7 +308,6 @@ class GlassesRemover:
         glasses_mask = np.zeros((h, w), np.float32)
         blend_mask = np.zeros((h, w), np.float32)
         results = []
-        generated = dict(zip(wearing.tolist(), zip(outputs, masks)))
         for i, (face, al, crop) in enumerate(zip(faces, alignments, crops)):
             probability = float(probabilities[i])
             if i not in generated:
