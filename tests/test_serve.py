@@ -187,7 +187,7 @@ def test_bad_files_get_a_message_naming_them_and_the_server_goes_on(page, server
     assert len(errors) == 4, errors
     assert "notes.jpg: not an image" in errors[0]
     assert "cut.png: corrupt or truncated" in errors[1]
-    assert "bomb.png: declares too many pixels (possible decompression bomb)" in errors[2]
+    assert "bomb.png: declares too many pixels" in errors[2] and "decompression bomb" in errors[2]
     assert "rocket.png: no face found" in errors[3]
     body = page.inner_text("body")
     assert "Traceback" not in body and str(server.tmp) not in body  # no server paths either
