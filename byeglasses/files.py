@@ -129,3 +129,15 @@ def check_output_file(path: PathLike, name: str = "out") -> None:
 def write_text(path: PathLike, text: str) -> None:
     """`text` to `path`, whole or not at all."""
     atomic_write(path, lambda tmp: Path(tmp).write_text(text))
+
+
+def report(result: dict, table: str, out: Optional[PathLike] = None) -> None:
+    """Print a benchmark's markdown table; with `out`, also write the result as JSON there and the
+    table beside it (.md), each whole or not at all."""
+    import json
+
+    print(table)
+    if out:
+        out = Path(out)
+        write_text(out, json.dumps(result, indent=2))
+        write_text(out.with_suffix(".md"), table + "\n")

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
-from ..errors import ByeGlassesError
+from ..errors import ByeGlassesError, SettingError
 from ..evaluation.benchmark import BENCHMARK_SEED, evaluate, markdown_table
-from ..errors import SettingError
-from ..files import check_output_file, write_text
+from ..files import check_output_file, report
 
 
 def configure_parser(p: argparse.ArgumentParser) -> None:
@@ -35,12 +33,7 @@ def run(args) -> int:
                                "give a .json name")
     result = evaluate(args.checkpoint, args.faces, count=args.count, seed=args.seed, device=args.device,
                       identity=not args.no_identity, landmark_cache=args.landmark_cache, resolution=args.resolution)
-    table = markdown_table(result)
-    print(table)
-    if args.out:
-        out = Path(args.out)
-        write_text(out, json.dumps(result, indent=2))
-        write_text(out.with_suffix(".md"), table + "\n")
+    report(result, markdown_table(result), args.out)
     best = result["methods"].get("model", {})
     print(f"evaluated {result['count']} faces at {result['resolution']} px in {result['seconds']} s"
           + (f"; model PSNR in glasses {best['psnr_glasses']:.2f} dB, identity {best.get('identity', float('nan')):.4f}"

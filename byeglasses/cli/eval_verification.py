@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 from dataclasses import fields, replace
 from pathlib import Path
 
@@ -11,7 +10,7 @@ import numpy as np
 
 from ..errors import ByeGlassesError, SettingError
 from ..evaluation.verification import markdown_table, run_verification
-from ..files import write_text
+from ..files import check_output_file, report
 from ..pipeline.remover import GlassesRemover, RemovalSettings
 from .remove import _add_model_options, settings_from_args
 
@@ -76,6 +75,8 @@ def run(args) -> int:
         raise ByeGlassesError(f"--count must be 1 or more, got {args.count}")
     base = settings_from_args(args)
     variants = [parse_variant(v, base) for v in args.variant]
+    if args.out:
+        check_output_file(args.out, "out")
     folder = Path(args.folder)
     for sub in ("glasses", "plain", "pairs.json"):
         if not (folder / sub).exists():
@@ -101,12 +102,7 @@ def run(args) -> int:
     result["settings"] = {k: (str(v) if v is not None else None) for k, v in vars(base).items()}
     result["variants"] = {name: {k: str(v) for k, v in vars(s).items() if getattr(base, k) != v}
                           for name, s in variants}
-    table = markdown_table(result)
-    print(table)
-    if args.out:
-        out = Path(args.out)
-        write_text(out, json.dumps(result, indent=2))
-        write_text(out.with_suffix(".md"), table + "\n")
+    report(result, markdown_table(result), args.out)
     on, after = result["methods"]["glasses on"], result["methods"]["after removal"]
     print(f"verified {result['probes']} glasses photos of {result['people']} people against {result['gallery']} "
           f"glasses-free photos in {result['seconds']:.0f} s; genuine distance {on['genuine_distance']:.3f} with "
