@@ -74,12 +74,8 @@ def write_temp(path: PathLike, write: Callable[[str], object],
         if verify is not None:
             verify(tmp)
         return tmp
-    except OSError as e:
-        _remove(tmp)
-        raise _named(e, path) from None
-    except BaseException:
-        _remove(tmp)
-        raise
+    except BaseException as e:
+        raise _discard(tmp, path, e) from None
 
 
 def atomic_write(path: PathLike, write: Callable[[str], object],
@@ -92,17 +88,15 @@ def atomic_write(path: PathLike, write: Callable[[str], object],
         if path.is_dir():
             raise IsADirectoryError(errno.EISDIR, "is a folder", str(path))
         os.replace(tmp, path)
-    except OSError as e:
-        _remove(tmp)
-        raise _named(e, path) from None
-    except BaseException:
-        _remove(tmp)
-        raise
+    except BaseException as e:
+        raise _discard(tmp, path, e) from None
 
 
-def _remove(tmp) -> None:
+def _discard(tmp, path: Path, error: BaseException) -> BaseException:
+    """Remove the temporary file of a failed write; the error to raise, an OSError naming `path`."""
     if tmp is not None and os.path.exists(tmp):
         os.unlink(tmp)
+    return _named(error, path) if isinstance(error, OSError) else error
 
 
 def stale_temps(path: PathLike) -> List[Path]:
