@@ -140,3 +140,19 @@ def test_eval_verification_rejects_bad_input(tmp_path, capsys):
     assert main(["eval-verification", str(tmp_path), "--variant", "x:nonsense=1"]) == 2
     err = capsys.readouterr().err
     assert "nonsense" in err and "Traceback" not in err
+
+
+def test_start_skips_the_first_glasses_photos(tiny_fv, tmp_path, capsys):
+    """--start K leaves out the first K probes (those settings were tuned on): past the only probe
+    nothing is left to verify, which is said, not computed on an empty set."""
+    from byeglasses.cli import main
+
+    root, _ = tiny_fv
+    res = run_verification(root / "glasses", root / "plain", root / "pairs.json", {}, start=0, limit=1,
+                           cache=tmp_path / "c.npz", progress=False)
+    assert res["probes"] == 1
+    with pytest.raises(InputError, match="no glasses photo"):
+        run_verification(root / "glasses", root / "plain", root / "pairs.json", {}, start=1,
+                         cache=tmp_path / "c.npz", progress=False)
+    assert main(["eval-verification", str(root), "--start", "-1"]) == 2
+    assert "--start must be 0 or more" in capsys.readouterr().err

@@ -20,6 +20,8 @@ def configure_parser(p: argparse.ArgumentParser) -> None:
                    "photos of the same people) and pairs.json ({person: {\"glasses\": [stem, ...], \"plain\": "
                    "[stem, ...]}}); the reference is ../shared/data/celebahq256/fv-dev")
     p.add_argument("--count", type=int, help="use only the first N glasses photos (default: all)")
+    p.add_argument("--start", type=int, default=0,
+                   help="skip the first K glasses photos (e.g. those settings were tuned on; default: 0)")
     p.add_argument("--out", help="write the results here as JSON, and a markdown table beside it (.md)")
     p.add_argument("--save-outputs", help="write every output photo into this folder (one subfolder per method)")
     p.add_argument("--cache", help="descriptor cache of the glasses-free photos "
@@ -73,6 +75,8 @@ def _telea(remover: GlassesRemover):
 def run(args) -> int:
     if args.count is not None and args.count < 1:
         raise ByeGlassesError(f"--count must be 1 or more, got {args.count}")
+    if args.start < 0:
+        raise ByeGlassesError(f"--start must be 0 or more, got {args.start}")
     base = settings_from_args(args)
     variants = [parse_variant(v, base) for v in args.variant]
     if args.out:
@@ -97,7 +101,7 @@ def run(args) -> int:
         landmarks = default_cache_path(folder / "plain")  # <cache root>/landmarks/<folder key>.npz
         cache = landmarks.parent.parent / "verification" / landmarks.name
     result = run_verification(folder / "glasses", folder / "plain", folder / "pairs.json", methods,
-                              glasses_judge=remover.judge, limit=args.count, cache=cache,
+                              glasses_judge=remover.judge, limit=args.count, start=args.start, cache=cache,
                               save_dir=Path(args.save_outputs) if args.save_outputs else None)
     result["settings"] = {k: (str(v) if v is not None else None) for k, v in vars(base).items()}
     result["variants"] = {name: {k: str(v) for k, v in vars(s).items() if getattr(base, k) != v}

@@ -11,7 +11,7 @@ from typing import List, Optional, Tuple
 
 from ..errors import ByeGlassesError
 from ..files import IMAGE_SUFFIXES, is_image, list_images
-from ..pipeline.remover import RemovalSettings
+from ..pipeline.remover import BLENDS, RemovalSettings
 
 
 DEFAULTS = RemovalSettings()
@@ -28,9 +28,11 @@ def _add_model_options(p) -> None:
                    help="faces the glasses classifier gives a lower P(glasses) are left untouched; 0: process every face")
     p.add_argument("--classifier", default=DEFAULTS.classifier,
                    help="glasses-classifier weights (`byeglasses train-classifier`); default: the shipped classifier")
-    p.add_argument("--blend", choices=("mask", "change"), default=DEFAULTS.blend,
+    p.add_argument("--blend", choices=BLENDS, default=DEFAULTS.blend,
                    help="mask: take the model's output over the whole glasses region; change: keep the pixels "
-                        "the model barely changes (eyes behind clear lenses: sharper eyes, more frames left)")
+                        "the model barely changes (eyes behind clear lenses: sharper eyes, more frames left); "
+                        "lens: keep the face seen through clear or lightly tinted lenses with its tint taken off, "
+                        "and the model's output for frames, dark lenses and glare")
     p.add_argument("--passes", type=int, default=DEFAULTS.passes,
                    help="faces the classifier still judges as wearing glasses go through the model again, "
                         "up to this many passes in all")

@@ -217,7 +217,7 @@ def plain_descriptors(paths: Sequence[Path], cache: Optional[Path], progress: bo
 
 
 def run_verification(glasses_dir, plain_dir, pairs_file, methods: Dict[str, Method],
-                     glasses_judge: Optional[GlassesJudge] = None, limit: Optional[int] = None,
+                     glasses_judge: Optional[GlassesJudge] = None, limit: Optional[int] = None, start: int = 0,
                      cache: Optional[Path] = None, progress: bool = True, save_dir: Optional[Path] = None) -> dict:
     """The verification benchmark: each glasses photo, as it is ("glasses on") and after each of
     `methods`, against every glasses-free photo of the same person (genuine pairs) and of the other
@@ -246,8 +246,7 @@ def run_verification(glasses_dir, plain_dir, pairs_file, methods: Dict[str, Meth
                 skipped[f"glasses/{stem}"] = "file not found"
             else:
                 probes_todo.append((person, p))
-    if limit:
-        probes_todo = probes_todo[:limit]
+    probes_todo = probes_todo[start:start + limit if limit else None]
     t0 = time.perf_counter()
     descs = plain_descriptors(plain_paths, cache, progress)
     keep = [i for i, p in enumerate(plain_paths) if descs[p] is not None]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Tuple
+from typing import Sequence, Tuple
 
 import cv2
 import numpy as np
@@ -11,6 +11,12 @@ import numpy as np
 from .template import template
 
 Box = Tuple[int, int, int, int]  # x0, y0, x1, y1 (exclusive) in image pixels
+# lens_patch: inside a lens, a pixel away from the eyes keeps its own (tint-corrected) value while
+# it stays within CHANGE_LOW_LENS levels of the generator's, and takes the generator's from
+# CHANGE_HIGH_LENS (a frame remnant, a reflection).
+CHANGE_LOW_LENS, CHANGE_HIGH_LENS = 10.0, 30.0
+# ... and its tint is measured on the pixels the generator changes by less than OUTLIER_LOW..HIGH.
+OUTLIER_LOW, OUTLIER_HIGH = 30.0, 60.0
 
 
 def similarity_transform(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
@@ -43,6 +49,10 @@ class Alignment:
     @property
     def inverse(self) -> np.ndarray:  # (2, 3) crop pixels -> photo pixels
         return invert(self.matrix)
+
+    def to_crop(self, points: np.ndarray) -> np.ndarray:
+        """(N, 2) photo pixels -> crop pixels."""
+        return np.asarray(points, np.float64) @ self.matrix[:, :2].T + self.matrix[:, 2]
 
     @property
     def scale(self) -> float:
@@ -144,8 +154,102 @@ def change_weight(crop: np.ndarray, y_hat: np.ndarray, low: float, high: float, 
     r = crop.shape[0]
     s = max(sigma * r, 0.3)
     diff = np.abs(cv2.GaussianBlur(crop.astype(np.float32), (0, 0), s)
-                  - cv2.GaussianBlur(y_hat.astype(np.float32), (0, 0), s)).max(axis=2)
+                  - cv2.GaussianBlur(y_hat.astype(np.float32), (0, 0), s))
+    diff = np.maximum(np.maximum(diff[..., 0], diff[..., 1]), diff[..., 2])  # 6x numpy's max(axis=2)
     weight = np.clip((diff - low) / (high - low), 0.0, 1.0)
     k = max(1, int(round(grow * r)))
     weight = cv2.dilate(weight, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * k + 1, 2 * k + 1)))
     return np.clip(cv2.GaussianBlur(weight, (0, 0), max(0.5, 0.006 * r)), 0.0, 1.0)
+
+
+def _smoothstep(x: np.ndarray, low: float, high: float) -> np.ndarray:
+    t = np.clip((x - low) / (high - low), 0.0, 1.0)
+    return t * t * (3.0 - 2.0 * t)
+
+
+def eye_regions(eyes: Sequence[np.ndarray], resolution: int, pad: float = 0.45) -> np.ndarray:
+    """(R, R) soft mask of the eyes and lids: each eye's six landmarks (crop pixels) filled,
+    grown by `pad` of that eye's width and softened."""
+    r = resolution
+    region = np.zeros((r, r), np.uint8)
+    for pts in eyes:
+        pts = np.asarray(pts, np.float32)
+        if not np.isfinite(pts).all():
+            continue
+        eye = np.zeros((r, r), np.uint8)
+        cv2.fillConvexPoly(eye, cv2.convexHull(np.rint(pts).astype(np.int32)), 1)
+        k = max(1, int(round(pad * float(np.linalg.norm(pts[3] - pts[0])))))
+        region |= cv2.dilate(eye, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * k + 1, 2 * k + 1)))
+    return cv2.GaussianBlur(region.astype(np.float32), (0, 0), max(1.0, 0.01 * r))
+
+
+def fill_holes(region: np.ndarray, close: float = 0.012) -> np.ndarray:
+    """(R, R) uint8 0/1 region with what it encloses filled in: a predicted lens rim becomes the
+    whole lens. Gaps in a rim up to about `close`·R pixels are bridged (the region is grown by that
+    much, filled, and shrunk back)."""
+    r = region.shape[0]
+    k = max(1, int(round(close * r)))
+    disk = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * k + 1, 2 * k + 1))
+    grown = cv2.dilate(region, disk)
+    outside = np.pad(1 - grown, 1, constant_values=1)  # a frame of background so the flood reaches every side
+    flood = np.zeros((r + 4, r + 4), np.uint8)
+    cv2.floodFill(outside, flood, (0, 0), 2)
+    filled = (outside[1:-1, 1:-1] != 2).astype(np.uint8)
+    return (region | cv2.erode(filled, disk, borderValue=0)).astype(np.uint8)
+
+
+def lens_keep(crop: np.ndarray, y_hat: np.ndarray, glasses: np.ndarray, eyes: Sequence[np.ndarray],
+              threshold: float = 0.5, rim: Tuple[float, float] = (0.012, 0.03), sigma: float = 0.02,
+              tint: Tuple[float, float] = (1.5, 2.5), low: float = CHANGE_LOW_LENS,
+              high: float = CHANGE_HIGH_LENS) -> Tuple[np.ndarray, np.ndarray]:
+    """Replace only what the glasses hide. Returns (keep (R, R) in [0, 1], gain (R, R, 3)): where
+    the face shows through the lenses it keeps its own pixels times `gain`, a smooth map that
+    brings them to the generator's local brightness and colour (taking off a tint); the patch is
+    ŷ + keep·(gain·x - ŷ). `gain` is smooth, so the photo's own pixels can be used at full
+    resolution (`lens_patch` is the same in crop pixels). Kept:
+
+    - seen through: where the lens darkens, brightens or tints the face by less than tint[0]
+      (fully kept) .. tint[1] (not kept) in every channel; behind dark lenses the generator's
+      eyes stay;
+    - the eyes, lashes and lids (the landmarks `eyes`, crop pixels, grown by 0.3 of the eye's
+      width), always;
+    - around the eyes (grown by 0.6 of their width) and inside the lenses (more than
+      rim[0]·R..rim[1]·R pixels within the predicted glasses region, with the lenses its rims
+      enclose filled in), where the corrected pixel stays within low..high levels of ŷ:
+      frame remnants and reflections differ more, and are replaced.
+    """
+    r = crop.shape[0]
+    x = crop.astype(np.float32)
+    g = y_hat.astype(np.float32)
+    inside = _smoothstep(cv2.distanceTransform(fill_holes((glasses >= threshold).astype(np.uint8)), cv2.DIST_L2, 5),
+                         rim[0] * r, rim[1] * r)
+    # Smooth maps are worked out at a quarter of the side (area-averaged, the same Gaussian in
+    # those pixels) and brought back up: the same maps for a sixteenth of the work.
+    q = max(1, min(4, int(sigma * r / 2)))
+    size = (max(1, r // q), max(1, r // q))
+    down = lambda a: cv2.resize(a, size, interpolation=cv2.INTER_AREA) if q > 1 else a  # noqa: E731
+    blur = lambda a: cv2.GaussianBlur(a, (0, 0), max(sigma * r / q, 0.5))  # noqa: E731
+    up = lambda a: cv2.resize(a, (r, r), interpolation=cv2.INTER_LINEAR) if q > 1 else a  # noqa: E731
+    xs, gs = down(x), down(g)
+    # the local gain from x to ŷ, leaving out what the generator changes most (the frame's own
+    # pixels and glare, which would otherwise leave a halo along the rims)
+    steady = down(1.0 - change_weight(x, g, OUTLIER_LOW, OUTLIER_HIGH)) + 1e-3
+    total = blur(steady)[..., None]
+    steady = steady[..., None]
+    gain = up(np.clip((blur(gs * steady) / total + 4.0) / (blur(xs * steady) / total + 4.0), 0.4, 2.5))
+    # how much the lens darkens or tints the face, all pixels counted (a dark lens is all "change")
+    shade = up(np.abs(np.log((blur(gs) + 4.0) / (blur(xs) + 4.0))).max(axis=2))
+    seen = 1.0 - _smoothstep(shade, np.log(tint[0]), np.log(tint[1]))
+    corrected = np.clip(x * gain, 0.0, 255.0)
+    near = eye_regions(eyes, r, pad=0.6)
+    like = 1.0 - change_weight(corrected, g, low, high)
+    face = np.maximum(eye_regions(eyes, r, pad=0.3), like * np.maximum(inside, near))
+    return (seen * face).astype(np.float32), gain.astype(np.float32)
+
+
+def lens_patch(crop: np.ndarray, y_hat: np.ndarray, glasses: np.ndarray, eyes: Sequence[np.ndarray],
+               threshold: float = 0.5) -> Tuple[np.ndarray, np.ndarray]:
+    """`lens_keep` applied in crop pixels: (patch (R, R, 3) float 0..255, keep (R, R))."""
+    keep, gain = lens_keep(crop, y_hat, glasses, eyes, threshold)
+    g = y_hat.astype(np.float32)
+    return g + keep[..., None] * (np.clip(crop * gain, 0.0, 255.0) - g), keep

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from ..errors import SettingError
-from .geometry import align, blend_weight, change_weight, estimate_alignment, paste_back, unalign
+from .geometry import align, blend_weight, change_weight, estimate_alignment, lens_keep, paste_back, unalign
 from .imageio import Photo, from_array, read_image
 
 # dlib's HOG detector finds faces from about 80 px: the photo is shrunk so that the smallest
@@ -34,6 +34,7 @@ MIN_CHANGE = 0.0
 # less than CHANGE_LOW levels keeps its own value (an eye behind a clear lens), by more than
 # CHANGE_HIGH takes the generator's (frames, tint, glare), and in between a mix of the two.
 CHANGE_LOW, CHANGE_HIGH = 6.0, 20.0
+BLENDS = ("mask", "change", "lens")
 # When HOG finds no face, dlib's CNN detector looks again; its detections below this are dropped.
 CNN_THRESHOLD = 0.3
 # Without --min-face, faces smaller than 1/AUTO_MIN_FACE of the photo's long side are not searched.
@@ -95,7 +96,8 @@ class RemovalSettings:
     threshold: float = 0.5  # glasses-mask probability from which a pixel counts as glasses
     glasses_threshold: float = GLASSES_THRESHOLD  # P(glasses) from which a face counts as wearing glasses; 0: every face
     classifier: Optional[PathLike] = None  # glasses-classifier weights; None: the shipped classifier
-    blend: str = "mask"  # "mask": the whole glasses region; "change": keep the pixels the generator barely changes
+    blend: str = "lens"  # "mask": the whole glasses region; "change": keep the pixels the generator barely changes;
+    # "lens": keep the face seen through the lenses (tint corrected), replace frames, dark lenses and glare
     change_low: float = CHANGE_LOW  # blend="change": smoothed change (levels) below which a pixel keeps its value
     change_high: float = CHANGE_HIGH  # ... and above which it takes the generator's
     min_area: float = MIN_AREA  # faces with a smaller glasses area (fraction of the crop) are left alone
@@ -117,8 +119,8 @@ class RemovalSettings:
             raise SettingError("min_face", f"must be positive, got {self.min_face}")
         if not isinstance(self.passes, int) or self.passes < 1:
             raise SettingError("passes", f"must be a whole number, 1 or more, got {self.passes}")
-        if self.blend not in ("change", "mask"):
-            raise SettingError("blend", f"must be change or mask, got {self.blend!r}")
+        if self.blend not in BLENDS:
+            raise SettingError("blend", f"must be one of {', '.join(BLENDS)}, got {self.blend!r}")
         if not self.change_high > self.change_low:
             raise SettingError("change_high", f"must be above change_low ({self.change_low}), got {self.change_high}")
         if self.backend not in ("torch", "onnx"):
@@ -331,6 +333,13 @@ class GlassesRemover:
             weight_crop = self.blend_weight(crop, y_hat, m)
             weight = unalign(weight_crop, al, box)
             patch = np.clip(unalign(y_hat, al, box, interpolation=cv2.INTER_CUBIC), 0.0, 255.0)
+            if self.settings.blend == "lens":  # the face seen through the lenses, at the photo's own resolution
+                eyes = al.to_crop(face.landmarks[36:48]) if len(face.landmarks) == 68 else np.zeros((0, 2))
+                keep, gain = lens_keep(crop, y_hat, m, [eyes[:6], eyes[6:]] if len(eyes) else [],
+                                       self.settings.threshold)
+                keep = unalign(keep, al, box)[..., None]
+                own = np.clip(out[y0:y1, x0:x1] * unalign(gain, al, box), 0.0, 255.0)
+                patch += keep * (own - patch)
             out, changed = paste_back(out, patch, weight, box)
             region = blend_mask[y0:y1, x0:x1]
             np.maximum(region, np.where(changed[y0:y1, x0:x1], weight, 0.0), out=region)

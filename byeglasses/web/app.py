@@ -14,7 +14,7 @@ from typing import Iterator
 
 from ..errors import ByeGlassesError
 from ..files import IMAGE_SUFFIXES
-from ..pipeline.remover import RemovalSettings
+from ..pipeline.remover import BLENDS, RemovalSettings
 from . import INSTALL_HINT
 from .service import MB, RemovalService, summary
 
@@ -86,9 +86,10 @@ def build_app(service: RemovalService):
                         info="faces the glasses classifier gives a lower P(glasses) are left alone; 0: every face")
                     threshold = gr.Slider(0, 1, value=defaults.threshold, step=0.01, label="mask threshold",
                                           info="mask probability from which a pixel counts as glasses")
-                    blend = gr.Radio(["mask", "change"], value=defaults.blend, label="blend",
+                    blend = gr.Radio(list(BLENDS), value=defaults.blend, label="blend",
                                      info="mask: the whole glasses region; change: keep pixels the model "
-                                          "barely changes (sharper eyes, more frame left)")
+                                          "barely changes (sharper eyes, more frame left); lens: keep the face seen "
+                                          "through clear lenses, tint taken off")
                     passes = gr.Number(value=defaults.passes, minimum=1, precision=0, label="passes",
                                        info="faces still wearing glasses go through the model again, up to this")
                     min_area = gr.Number(value=defaults.min_area, minimum=0, maximum=1, label="min glasses area",

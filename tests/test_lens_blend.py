@@ -1,0 +1,115 @@
+"""blend="lens": replace what the glasses hide (frames, dark lenses), keep the face seen through
+a clear or lightly tinted lens with its own pixels, the tint taken off."""
+
+import cv2
+import numpy as np
+import torch
+
+from byeglasses.pipeline.geometry import eye_regions, fill_holes, lens_keep, lens_patch
+from byeglasses.pipeline.remover import GlassesRemover
+
+R = 256
+CENTRE = (128, 128)
+
+
+def _laplacian_var(img, sel):
+    grey = cv2.cvtColor(np.clip(img, 0, 255).astype(np.uint8), cv2.COLOR_RGB2GRAY)
+    return float(cv2.Laplacian(grey, cv2.CV_64F)[sel].var())
+
+
+def _scene(lens_gain):
+    """A textured face (the 'eye' at CENTRE), a lens of radius 40 around it that multiplies what is
+    behind by `lens_gain`, a black rim 5 px wide, and a generator that smears the face and paints
+    out rim and tint. Returns crop, ŷ, glasses mask, eye landmarks, rim pixels, lens inside."""
+    rng = np.random.default_rng(0)
+    face = np.full((R, R, 3), (190, 150, 130), np.float32)
+    face += cv2.GaussianBlur(rng.normal(0, 25, (R, R)).astype(np.float32), (0, 0), 1.0)[..., None]
+    cv2.ellipse(face, CENTRE, (18, 9), 0, 0, 360, (60, 40, 35), -1)  # the eye
+    face = np.clip(face, 0, 255)
+    yy, xx = np.mgrid[:R, :R]
+    d = np.hypot(xx - CENTRE[0], yy - CENTRE[1])
+    lens, rim = d < 40, (d >= 40) & (d < 45)
+    crop = face.copy()
+    crop[lens] *= lens_gain
+    crop[rim] = 15
+    y_hat = cv2.GaussianBlur(face, (0, 0), 3.0)  # the generator's smeared but glasses-free face
+    glasses = (d < 45).astype(np.float32)
+    angles = np.linspace(0, 2 * np.pi, 6, endpoint=False)
+    eye = np.stack([CENTRE[0] + 18 * np.cos(angles), CENTRE[1] + 9 * np.sin(angles)], 1)
+    return np.clip(crop, 0, 255).astype(np.uint8), y_hat, glasses, [eye], rim, d < 30
+
+
+def test_fill_holes_turns_a_rim_into_the_whole_lens():
+    rim = np.zeros((64, 64), np.uint8)
+    cv2.circle(rim, (20, 30), 10, 1, 2)
+    cv2.ellipse(rim, (50, 30), (8, 8), 0, 12, 348, 1, 1)  # a gap of 24 degrees, about 3 px
+    filled = fill_holes(rim, close=0.05)
+    assert filled[30, 20] == 1 and filled[30, 50] == 1  # both lenses filled
+    assert filled[5, 5] == 0 and filled[30, 36] == 0 and filled[60, 30] == 0  # nothing else
+    assert (filled >= rim).all()
+
+
+def test_eye_regions_cover_the_eye_and_grow_with_the_pad():
+    *_, eyes, _, _ = _scene(1.0)
+    small, large = eye_regions(eyes, R, pad=0.15), eye_regions(eyes, R, pad=0.6)
+    assert small[CENTRE[1], CENTRE[0]] > 0.99 and large.sum() > 2 * small.sum()
+    assert small[CENTRE[1], CENTRE[0] + 40] == 0.0
+
+
+def test_a_clear_lens_keeps_its_own_pixels_and_the_rim_is_replaced():
+    crop, y_hat, glasses, eyes, rim, inside = _scene(0.85)  # a light grey tint
+    keep, gain = lens_keep(crop, y_hat, glasses, eyes)
+    assert keep[CENTRE[1], CENTRE[0]] > 0.99  # the eye comes through
+    assert keep[rim].mean() < 0.1  # the frame does not
+    patch, _ = lens_patch(crop, y_hat, glasses, eyes)
+    # the tint is taken off: the lens inside is as bright as the face without glasses ...
+    assert abs(patch[inside].mean() - y_hat[inside].mean()) < 3.0
+    assert abs(crop[inside].mean() - y_hat[inside].mean()) > 15.0
+    # ... and keeps the photo's detail, which the generator smeared
+    assert _laplacian_var(patch, inside) > 0.7 * _laplacian_var(crop / 0.85, inside)
+    assert _laplacian_var(y_hat, inside) < 0.2 * _laplacian_var(crop / 0.85, inside)
+    # the rim takes the generator's pixels
+    assert np.abs(patch[rim] - y_hat[rim]).max() < 30.0
+
+
+def test_a_dark_lens_takes_the_generators_eyes():
+    crop, y_hat, glasses, eyes, rim, inside = _scene(0.15)  # sunglasses
+    keep, _ = lens_keep(crop, y_hat, glasses, eyes)
+    assert keep[inside].max() < 0.05
+    patch, _ = lens_patch(crop, y_hat, glasses, eyes)
+    assert np.abs(patch[inside] - y_hat[inside]).max() < 2.0
+
+
+class SmearingGenerator(torch.nn.Module):
+    """Glasses over the template's eyes; ŷ: the input blurred (eyes smeared, no tint)."""
+
+    def __init__(self, resolution=128):
+        super().__init__()
+        self.r = resolution
+        self.anchor = torch.nn.Parameter(torch.zeros(()))
+
+    def forward(self, x):
+        r = self.r
+        m = torch.zeros(x.shape[0], 2, r, r)
+        m[:, 0, int(0.40 * r):int(0.56 * r), int(0.25 * r):int(0.75 * r)] = 1.0
+        y_hat = torch.nn.functional.avg_pool2d(x, 7, stride=1, padding=3, count_include_pad=False)
+        return y_hat + self.anchor, m
+
+
+def test_lens_blend_keeps_the_photos_eyes_at_full_resolution(astronaut):
+    kw = dict(generator=SmearingGenerator(), resolution=128, glasses_threshold=0, passes=1)
+    masked = GlassesRemover(blend="mask", **kw).remove(astronaut)
+    lens = GlassesRemover(blend="lens", **kw).remove(astronaut)
+    face = lens.faces[0]
+    assert face.changed and masked.faces[0].changed
+    pts = face.landmarks[36:48]
+    x0, y0 = np.floor(pts.min(0)).astype(int) - 3
+    x1, y1 = np.ceil(pts.max(0)).astype(int) + 3
+    sel = np.zeros(astronaut.shape[:2], bool)
+    sel[y0:y1, x0:x1] = True
+    original = _laplacian_var(astronaut, sel)
+    assert _laplacian_var(masked.image, sel) < 0.5 * original  # the crop's resolution and the smear
+    assert _laplacian_var(lens.image, sel) > 0.8 * original
+    # only the blended region can differ, as with every blend
+    outside = lens.blend_mask == 0
+    assert lens.image[outside].tobytes() == astronaut[outside].tobytes()
