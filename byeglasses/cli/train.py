@@ -57,12 +57,19 @@ def configure_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", help="cpu, cuda, cuda:N or mps (default: CUDA, else MPS, else CPU)")
     p.add_argument("--max-minutes", type=float, help="stop (with a checkpoint) after this many minutes")
     p.add_argument("--landmark-cache", help="landmark cache file (default: under ~/.cache/byeglasses)")
+    p.add_argument("--init", help="start from this checkpoint's weights: the generator, and the discriminators "
+                   "it holds (e.g. ../shared/pretrained/cpu256-h200-6min.safetensors with --set model.resolution=256)")
+    p.add_argument("--real-glasses", help="folder of real photos of people wearing glasses, framed like --faces, "
+                   "for the real-photo terms (--set loss.lambda_gan_real=... / loss.lambda_id_real=...)")
+    p.add_argument("--thin-frames", type=float,
+                   help="share of synthesized glasses drawn as thin metal or rimless frames (default: 0)")
     p.add_argument("--set", action="append", default=[], metavar="SECTION.FIELD=VALUE",
                    help="override a config field, e.g. --set loss.lambda_id=0 (repeatable)")
 
 
 # config fields that have their own flag; the others are set with --set SECTION.FIELD=VALUE
-FLAGS = {"train.steps": "--steps", "train.batch_size": "--batch-size", "loss.identity": "--identity"}
+FLAGS = {"train.steps": "--steps", "train.batch_size": "--batch-size", "loss.identity": "--identity",
+         "train.init": "--init", "train.real_glasses": "--real-glasses", "train.thin_frames": "--thin-frames"}
 
 
 def config_from_args(args) -> Config:
@@ -89,6 +96,10 @@ def _config_from_args(args) -> Config:
         config.train.batch_size = args.batch_size
     if args.identity is not None:
         config.loss.identity = args.identity
+    for flag, section, name in (("init", "train", "init"), ("real_glasses", "train", "real_glasses"),
+                                ("thin_frames", "train", "thin_frames")):
+        if getattr(args, flag, None) is not None:
+            setattr(getattr(config, section), name, getattr(args, flag))
     config.validate()
     return config
 

@@ -22,12 +22,13 @@ _RANGES: Dict[str, Dict[str, Tuple[type, Optional[float], Optional[float]]]] = {
     "loss": {"lambda_gan_global": (float, 0, None), "lambda_gan_local": (float, 0, None),
              "lambda_l1_global": (float, 0, None), "lambda_l1_local": (float, 0, None),
              "lambda_seg": (float, 0, None), "lambda_id": (float, 0, None), "identity": (str, None, None),
-             "id_every": (int, 1, None)},
+             "id_every": (int, 1, None), "lambda_gan_real": (float, 0, None), "lambda_id_real": (float, 0, None)},
     "optim": {"lr_g": (float, 0, 1), "lr_d": (float, 0, 1), "beta1": (float, 0, 1), "beta2": (float, 0, 1)},
     "train": {"batch_size": (int, 1, 65536), "steps": (int, 1, None), "checkpoint_every": (int, 1, None),
               "sample_every": (int, 1, None), "log_every": (int, 1, None),
               "no_glasses": (float, 0, 1), "seed": (int, 0, 2 ** 32 - 1), "compile": (bool, None, None),
-              "channels_last": (bool, None, None)},
+              "channels_last": (bool, None, None), "init": (str, None, None), "thin_frames": (float, 0, 1),
+              "real_glasses": (str, None, None)},
 }
 _OPEN = {"lr_g": "below", "lr_d": "below", "beta1": "above", "beta2": "above"}
 
@@ -119,6 +120,12 @@ class LossConfig:
     # Apply eq. 7 every N generator steps. On CPU the identity network costs about as much as the
     # rest of a `cpu`-preset step (benchmarks/bench_identity.py), so the cpu preset uses 4.
     id_every: int = 1
+    # Real glasses photos (train.real_glasses), which have no ground truth: the global
+    # discriminator judges the generator's outputs for them against the glasses-free targets
+    # (LSGAN, weight lambda_gan_real), and eq. 7 holds the output to the photo's own identity
+    # (weight lambda_id_real). Not in the paper; 0 turns them off.
+    lambda_gan_real: float = 0.0
+    lambda_id_real: float = 0.0
 
     def __post_init__(self):
         self.validate()
@@ -159,6 +166,15 @@ class TrainConfig:
     # the networks' memory format on CUDA: channels_last (NHWC) or, False, NCHW, which measured faster
     # in bf16 there (issue 14: 675 vs 535 img/s for `paper`, instance norm copying between layouts)
     channels_last: bool = False
+    # a checkpoint whose weights start a new run: the generator, and the discriminators where it
+    # holds them (fresh optimizers); "" starts from random weights
+    init: str = ""
+    # share of synthesized glasses drawn as thin metal or rimless frames (GlassesDistribution.thin()),
+    # the frames real photos keep most often; 0: the ordinary mix only
+    thin_frames: float = 0.0
+    # a folder of real photos of people wearing glasses, framed like --faces, for the
+    # loss.lambda_gan_real / lambda_id_real terms; "" for none
+    real_glasses: str = ""
 
     def __post_init__(self):
         self.validate()
@@ -194,6 +210,13 @@ class Config:
         self.loss.validate()
         self.optim.validate()
         self.train.validate()
+        real_terms = self.loss.lambda_gan_real > 0 or self.loss.lambda_id_real > 0
+        if real_terms and not self.train.real_glasses:
+            raise SettingError("train.real_glasses", "is needed by loss.lambda_gan_real / lambda_id_real: "
+                               "a folder of real photos of people wearing glasses")
+        if self.train.real_glasses and not real_terms:
+            raise SettingError("train.real_glasses", "is set, but loss.lambda_gan_real and loss.lambda_id_real "
+                               "are both 0: set one of them, or leave the folder out")
 
     def to_dict(self) -> Dict[str, Any]:
         return dataclasses.asdict(self)

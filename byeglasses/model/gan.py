@@ -18,6 +18,9 @@ from .losses import (identity_loss, l1_global_loss, l1_local_loss, local, lsgan_
 from .networks import Generator, PatchDiscriminator
 
 LOSS_TERMS = ("d_global", "d_local", "g_global", "g_local", "l1_global", "l1_local", "seg", "id", "g_total")
+# with real glasses photos in the batch (x_real): the discriminator's and the generator's
+# adversarial terms on their outputs, and their identity term
+REAL_TERMS = ("d_real", "g_real", "id_real")
 
 
 def adam(params, lr: float, o) -> torch.optim.Adam:
@@ -70,27 +73,33 @@ class ByeGlassesGAN(nn.Module):
         return contextlib.nullcontext()
 
     def training_step(self, batch: Dict[str, torch.Tensor], step: int = 0) -> Dict[str, torch.Tensor]:
-        """batch: x, y (B,3,R,R) in [-1,1]; mask (B,2,R,R): glasses, face shape. `step` (0-based)
-        decides whether eq. 7 applies (every `loss.id_every` steps). Returns every loss term as a
-        0-dim float32 tensor on the device (reading one waits for the step to finish)."""
+        """batch: x, y (B,3,R,R) in [-1,1]; mask (B,2,R,R): glasses, face shape; optionally x_real
+        (B',3,R,R): real glasses photos, for loss.lambda_gan_real / lambda_id_real. `step`
+        (0-based) decides whether eq. 7 applies (every `loss.id_every` steps). Returns every loss
+        term as a 0-dim float32 tensor on the device (reading one waits for the step to finish)."""
         cfg, lam = self.config.model, self.config.loss
         x, y, mask = batch["x"], batch["y"], batch["mask"]
         m_g = mask[:, :1]  # (B,1,R,R) ground-truth glasses mask
         mask_target = mask[:, : cfg.mask_channels]
         amp = self._autocast(x.device)
 
+        x_real = batch.get("x_real")
+        real = x_real is not None and (lam.lambda_gan_real > 0 or lam.lambda_id_real > 0)
         with amp:
             y_hat, m_hat = self.generator(x)
+            y_real = self.generator(x_real)[0].float() if real else None
         y_hat = y_hat.float()
 
-        # Discriminators (eq. 3, global and local).
+        # Discriminators (eq. 3, global and local; the global one also on outputs for real photos).
         self.opt_d.zero_grad(set_to_none=True)
         with amp:
             fake = y_hat.detach()
             d_global = lsgan_d_loss(self.disc_global(y), self.disc_global(fake))
             d_local = (lsgan_d_loss(self.disc_local(local(y, m_g)), self.disc_local(local(fake, m_g)))
                        if self.disc_local is not None else y.new_zeros(()))
-        (d_global + d_local).float().backward()
+            d_real = (lsgan_d_loss(self.disc_global(y), self.disc_global(y_real.detach()))
+                      if real and lam.lambda_gan_real > 0 else y.new_zeros(()))
+        (d_global + d_local + d_real).float().backward()
         self.opt_d.step()
 
         # Generator (eq. 8). The discriminators get gradients here but are not stepped.
@@ -105,11 +114,19 @@ class ByeGlassesGAN(nn.Module):
         with amp:
             use_id = lam.lambda_id and step % max(lam.id_every, 1) == 0
             l_id = identity_loss(self.identity_extractor, y_hat, y) if use_id else y.new_zeros(())
+            g_real = (lsgan_g_loss(self.disc_global(y_real)) if real and lam.lambda_gan_real > 0
+                      else y.new_zeros(()))
+            id_real = (identity_loss(self.identity_extractor, y_real, x_real)
+                       if real and lam.lambda_id_real > 0 and step % max(lam.id_every, 1) == 0 else y.new_zeros(()))
         g_total = (lam.lambda_gan_global * g_global + lam.lambda_gan_local * g_local
                    + lam.lambda_l1_global * l1_g + lam.lambda_l1_local * l1_l
-                   + lam.lambda_seg * l_seg + lam.lambda_id * l_id.float())
+                   + lam.lambda_seg * l_seg + lam.lambda_id * l_id.float()
+                   + lam.lambda_gan_real * g_real.float() + lam.lambda_id_real * id_real.float())
         g_total.backward()
         self.opt_g.step()
 
         terms = (d_global, d_local, g_global, g_local, l1_g, l1_l, l_seg, l_id, g_total)
-        return {name: t.detach().float() for name, t in zip(LOSS_TERMS, terms)}
+        out = {name: t.detach().float() for name, t in zip(LOSS_TERMS, terms)}
+        if real:
+            out.update({name: t.detach().float() for name, t in zip(REAL_TERMS, (d_real, g_real, id_real))})
+        return out

@@ -37,10 +37,12 @@ def masks_tensor(glasses: np.ndarray, face: np.ndarray) -> torch.Tensor:
 
 
 def batch_to_device(batch: dict, device) -> dict:
-    """x, y, mask of a batch on `device` as float32 ([-1, 1] and {0, 1}), from float or uint8 items;
+    """x, y, mask (and x_real) of a batch on `device` as float32 ([-1, 1] and {0, 1}), from float or uint8 items;
     the uint8 ones give exactly the values `to_tensor` and `masks_tensor` give."""
     out = {}
-    for key in ("x", "y", "mask"):
+    for key in ("x", "y", "mask", "x_real"):
+        if key not in batch:  # x_real: only with real glasses photos (train.real_glasses)
+            continue
         t = batch[key].to(device, non_blocking=True)
         if t.dtype == torch.uint8:
             t = t.float() if key == "mask" else t.float().div_(127.5).sub_(1.0)
@@ -168,3 +170,37 @@ class SynthFolderDataset(Dataset):
         x, y = self._read("x", index, False), self._read("y", index, False)
         g, f = self._read("glasses-mask", index, True), self._read("face-mask", index, True)
         return {"x": to_tensor(x), "y": to_tensor(y), "mask": masks_tensor(g, f), "index": int(index)}
+
+
+class RealPhotoDataset(Dataset):
+    """Real photos of people wearing glasses (no ground truth), framed like the training faces, at
+    `resolution`: items {"x_real": (3, R, R) uint8}, mirrored at random (a deterministic function
+    of seed, epoch and index). Unreadable files are refused up front, by name."""
+
+    def __init__(self, folder, resolution: int, seed: int = 0):
+        self.folder = Path(folder)
+        if not self.folder.is_dir():
+            raise InputError(f"{self.folder}: not a folder (train.real_glasses)")
+        self.names = list_images(self.folder)
+        if not self.names:
+            raise InputError(f"{self.folder}: holds no images (train.real_glasses)")
+        self.resolution, self.seed, self.epoch = int(resolution), int(seed), 0
+        self.images = []
+        for name in self.names:
+            try:
+                rgb = read_rgb(self.folder / name)
+            except Exception as e:  # noqa: BLE001 - named and refused below
+                raise InputError(f"{self.folder / name}: cannot be read as an image ({e})") from None
+            self.images.append(square_resize(rgb, None, self.resolution)[0])
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def __getitem__(self, index: int) -> dict:
+        image = self.images[index]
+        if np.random.default_rng([self.seed, self.epoch, int(index), 2]).random() < 0.5:
+            image = image[:, ::-1]
+        return {"x_real": torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)}

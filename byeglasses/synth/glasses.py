@@ -110,6 +110,16 @@ class GlassesDistribution:
     image_paths: Tuple[str, ...] = ()  # user RGBA glasses images to draw from
     image_probability: float = 0.0  # chance of using one of `image_paths` instead of drawing
 
+    @classmethod
+    def thin(cls) -> "GlassesDistribution":
+        """Thin metal and rimless frames, mostly with clear lenses, nose pads and faint
+        reflections: the glasses a model trained on the ordinary mix leaves on real photos."""
+        return cls(shape_weights={"round": 1.0, "oval": 1.5, "rectangle": 1.5, "rounded_rectangle": 1.5,
+                                  "aviator": 0.7, "cat_eye": 0.2, "browline": 0.5, "rimless": 2.5},
+                   frame_weights={"metal": 1.0}, lens_weights={"clear": 8.0, "tinted": 1.0, "gradient": 0.5},
+                   thickness_metal=(0.008, 0.022), clear_tint=(0.0, 0.04), reflection=(0.0, 0.2),
+                   glare_count=(0, 4))
+
     def sample(self, rng: np.random.Generator) -> GlassesParams:
         u = lambda r: float(rng.uniform(*r))  # noqa: E731
         pick = lambda w: _pick(rng, w)  # noqa: E731
@@ -144,6 +154,16 @@ class GlassesDistribution:
         if self.image_paths and rng.random() < self.image_probability:
             p.image = str(self.image_paths[int(rng.integers(len(self.image_paths)))])
         return p
+
+
+class MixedDistribution:
+    """`thin` with probability `share`, else `base`: `sample(rng)` like a GlassesDistribution."""
+
+    def __init__(self, base: GlassesDistribution, thin: GlassesDistribution, share: float):
+        self.base, self.thin, self.share = base, thin, share
+
+    def sample(self, rng: np.random.Generator) -> GlassesParams:
+        return (self.thin if rng.random() < self.share else self.base).sample(rng)
 
 
 def _pick(rng: np.random.Generator, weights: Dict[str, float]) -> str:

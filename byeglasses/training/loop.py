@@ -119,6 +119,7 @@ def train(config: Config, faces: str, out: str, resume: bool = False, device=Non
     torch.manual_seed(config.train.seed)
     identity = run.identity_extractor()  # first: a bad --identity fails before any work
     dataset = run.data(faces, landmark_cache)
+    run.real = run.real_photos()
     model = run.model(identity)
     state = run.resume(model) if resume else {"step": 0, "epoch": 0, "position": 0, "images": 0}
     model = run.wrap_for_replicas(model)
@@ -134,6 +135,7 @@ class Run:
         self.ckpt_path = out / "checkpoint.safetensors"
         self.start_step = 0
         self.finite = FiniteWatch()
+        self.real = None  # batches of real glasses photos (real_photos), or None
 
     def check_folder(self, resume: bool) -> bool:
         """Whether there is a checkpoint to resume from. A folder holds a run once it has a
@@ -155,11 +157,15 @@ class Run:
         """Faces with glasses synthesized on the fly; the run folder and its config.json."""
         from ..synth.dataset import SynthFaceDataset
 
+        from ..synth.glasses import GlassesDistribution, MixedDistribution
+
         tc = self.config.train
+        glasses = (MixedDistribution(GlassesDistribution(), GlassesDistribution.thin(), tc.thin_frames)
+                   if tc.thin_frames > 0 else None)
         # faces decoded once into a cache file; uint8 items, turned into floats on the device
         dataset = SynthFaceDataset(faces, self.config.model.resolution, seed=tc.seed, cache_path=landmark_cache,
                                    no_glasses=tc.no_glasses, decoded_cache=True, uint8=True,
-                                   progress=self.rank == 0)
+                                   progress=self.rank == 0, dist=glasses)
         if len(dataset) < tc.batch_size * self.world:
             raise SettingError("faces", f"{faces}: {len(dataset)} usable faces, fewer than one batch "
                                   f"({tc.batch_size} x {self.world} processes)")
@@ -175,13 +181,53 @@ class Run:
         from ..identity import load_identity_extractor
 
         config = self.config
-        if config.loss.lambda_id <= 0:
+        if config.loss.lambda_id <= 0 and config.loss.lambda_id_real <= 0:
             return None
         return load_identity_extractor(config.loss.identity, config.model.resolution, self.device)
 
+    def real_photos(self):
+        """The real glasses photos of train.real_glasses (None without): an endless iterator of
+        batches {"x_real": (B, 3, R, R) uint8}, reshuffled each pass."""
+        from ..synth.dataset import RealPhotoDataset
+
+        tc = self.config.train
+        if not tc.real_glasses:
+            return None
+        photos = RealPhotoDataset(tc.real_glasses, self.config.model.resolution, seed=tc.seed + 1 + self.rank)
+        dist.print0(f"{len(photos)} real glasses photos from {tc.real_glasses} (loss.lambda_gan_real "
+                    f"{self.config.loss.lambda_gan_real:g}, lambda_id_real {self.config.loss.lambda_id_real:g})")
+
+        def batches():
+            epoch = 0
+            while True:
+                photos.set_epoch(epoch)
+                order = torch.randperm(len(photos), generator=torch.Generator().manual_seed(tc.seed + epoch))
+                for i in range(0, len(order), tc.batch_size):
+                    items = [photos[int(j)] for j in order[i:i + tc.batch_size]]
+                    yield {"x_real": torch.stack([it["x_real"] for it in items])}
+                epoch += 1
+        return batches()
+
     def model(self, identity: Optional[torch.nn.Module]) -> ByeGlassesGAN:
-        """Generator, discriminators and optimizers, on the device."""
-        return ByeGlassesGAN(self.config, identity, device=self.device)
+        """Generator, discriminators and optimizers, on the device; with train.init, the weights
+        of that checkpoint (the generator, and the discriminators it holds)."""
+        model = ByeGlassesGAN(self.config, identity, device=self.device)
+        init = self.config.train.init
+        if init:
+            from ..model.weights import check_tensors, load_module, read_checkpoint
+
+            if not Path(init).is_file():
+                raise SettingError("train.init", f"{init}: no such checkpoint")
+            tensors, _ = read_checkpoint(init)
+            present = [p for p in ("generator", "disc_global", "disc_local")
+                       if any(k.startswith(p + ".") for k in tensors) and getattr(model, p) is not None]
+            if "generator" not in present:
+                raise SettingError("train.init", f"{init}: holds no generator weights")
+            check_tensors(init, tensors, self.config, prefixes=present)
+            for prefix in present:
+                load_module(getattr(model, prefix), tensors, prefix, init)
+            dist.print0(f"started from {init} ({', '.join(present)})")
+        return model
 
     def resume(self, model: ByeGlassesGAN) -> dict:
         state = load_training_state(self.ckpt_path, model)
@@ -217,6 +263,8 @@ class Run:
             while state["step"] < tc.steps and stop_reason is None:
                 for batch in self.epoch_loader(dataset, state):
                     index = batch.pop("index")
+                    if self.real is not None:
+                        batch["x_real"] = next(self.real)["x_real"]
                     batch = batch_to_device(batch, self.device)
                     terms = self.step(model, batch, state)
                     elapsed = time.time() - start_time
