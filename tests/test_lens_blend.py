@@ -113,3 +113,20 @@ def test_lens_blend_keeps_the_photos_eyes_at_full_resolution(astronaut):
     # only the blended region can differ, as with every blend
     outside = lens.blend_mask == 0
     assert lens.image[outside].tobytes() == astronaut[outside].tobytes()
+
+
+def test_the_eyes_are_found_on_the_generators_output(astronaut):
+    """glasses_free_eyes: the eye landmarks found again on a glasses-free crop (here the real
+    one) agree with the photo's own; the lens blend asks ŷ, since on the photo a thick frame
+    pulls them onto its rim."""
+    from byeglasses.pipeline.geometry import align, estimate_alignment
+    from byeglasses.pipeline.remover import glasses_free_eyes
+
+    face = GlassesRemover(generator=SmearingGenerator(), resolution=128).detect(astronaut)[0]
+    al = estimate_alignment(face.landmarks, 256)
+    crop = align(astronaut, al).astype(np.float32)
+    eyes = glasses_free_eyes(crop, al.to_crop(np.array(face.box, np.float64).reshape(2, 2)))
+    truth = al.to_crop(face.landmarks[36:48])
+    assert len(eyes) == 2
+    assert np.abs(np.concatenate(eyes) - truth).max() < 3.0
+    assert glasses_free_eyes(crop, np.array([[10.0, 10.0], [12.0, 12.0]])) == []  # no box to search

@@ -17,6 +17,8 @@ Box = Tuple[int, int, int, int]  # x0, y0, x1, y1 (exclusive) in image pixels
 CHANGE_LOW_LENS, CHANGE_HIGH_LENS = 10.0, 30.0
 # ... and its tint is measured on the pixels the generator changes by less than OUTLIER_LOW..HIGH.
 OUTLIER_LOW, OUTLIER_HIGH = 30.0, 60.0
+# Around the eye (its lids and lashes), a pixel is replaced from RIM_LOW..RIM_HIGH levels of change.
+RIM_LOW, RIM_HIGH = 50.0, 90.0
 
 
 def similarity_transform(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
@@ -211,8 +213,9 @@ def lens_keep(crop: np.ndarray, y_hat: np.ndarray, glasses: np.ndarray, eyes: Se
     - seen through: where the lens darkens, brightens or tints the face by less than tint[0]
       (fully kept) .. tint[1] (not kept) in every channel; behind dark lenses the generator's
       eyes stay;
-    - the eyes, lashes and lids (the landmarks `eyes`, crop pixels, grown by 0.3 of the eye's
-      width), always;
+    - the eyes themselves (the landmarks `eyes`, crop pixels, grown by 0.1 of the eye's width),
+      always, and their lids and lashes (grown by 0.3) unless the corrected pixel is more than
+      RIM_LOW..RIM_HIGH levels from ŷ (a rim passing just under the eye);
     - around the eyes (grown by 0.6 of their width) and inside the lenses (more than
       rim[0]·R..rim[1]·R pixels within the predicted glasses region, with the lenses its rims
       enclose filled in), where the corrected pixel stays within low..high levels of ŷ:
@@ -243,7 +246,9 @@ def lens_keep(crop: np.ndarray, y_hat: np.ndarray, glasses: np.ndarray, eyes: Se
     corrected = np.clip(x * gain, 0.0, 255.0)
     near = eye_regions(eyes, r, pad=0.6)
     like = 1.0 - change_weight(corrected, g, low, high)
-    face = np.maximum(eye_regions(eyes, r, pad=0.3), like * np.maximum(inside, near))
+    # the lids and lashes around the eye, unless far from ŷ (a rim passing close under the eye)
+    lids = eye_regions(eyes, r, pad=0.3) * (1.0 - change_weight(corrected, g, RIM_LOW, RIM_HIGH))
+    face = np.maximum.reduce([eye_regions(eyes, r, pad=0.1), lids, like * np.maximum(inside, near)])
     return (seen * face).astype(np.float32), gain.astype(np.float32)
 
 

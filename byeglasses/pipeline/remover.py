@@ -334,9 +334,8 @@ class GlassesRemover:
             weight = unalign(weight_crop, al, box)
             patch = np.clip(unalign(y_hat, al, box, interpolation=cv2.INTER_CUBIC), 0.0, 255.0)
             if self.settings.blend == "lens":  # the face seen through the lenses, at the photo's own resolution
-                eyes = al.to_crop(face.landmarks[36:48]) if len(face.landmarks) == 68 else np.zeros((0, 2))
-                keep, gain = lens_keep(crop, y_hat, m, [eyes[:6], eyes[6:]] if len(eyes) else [],
-                                       self.settings.threshold)
+                eyes = glasses_free_eyes(y_hat, al.to_crop(np.array(face.box, np.float64).reshape(2, 2)))
+                keep, gain = lens_keep(crop, y_hat, m, eyes, self.settings.threshold)
                 keep = unalign(keep, al, box)[..., None]
                 own = np.clip(out[y0:y1, x0:x1] * unalign(gain, al, box), 0.0, 255.0)
                 patch += keep * (own - patch)
@@ -360,6 +359,21 @@ def glasses_change(crop: np.ndarray, y_hat: np.ndarray, glasses: np.ndarray, thr
     if not sel.any():
         return 0.0
     return float(np.abs(y_hat[sel] - crop[sel].astype(np.float32)).mean())
+
+
+def glasses_free_eyes(y_hat: np.ndarray, corners: np.ndarray) -> List[np.ndarray]:
+    """The six landmarks of each eye, found again on the generator's output ŷ (crop pixels):
+    on the photo itself a thick frame pulls the eye landmarks onto its rim. `corners`: the face
+    box's top-left and bottom-right corners in crop pixels."""
+    from .detect import landmarks_in_box
+
+    r = y_hat.shape[0]
+    (x0, y0), (x1, y1) = corners.min(0), corners.max(0)
+    box = tuple(int(round(v)) for v in (max(x0, 0), max(y0, 0), min(x1, r), min(y1, r)))
+    if box[2] - box[0] < 8 or box[3] - box[1] < 8:
+        return []
+    points = landmarks_in_box(np.clip(np.rint(y_hat), 0, 255).astype(np.uint8), box)
+    return [points[36:42], points[42:48]]
 
 
 def _as_photo(image: ImageLike) -> Photo:
