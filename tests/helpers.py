@@ -11,3 +11,14 @@ def bomb_png(path, side=40_000):
     header = struct.pack(">IIBBBBB", side, side, 1, 0, 0, 0, 0)
     path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b""))
                      + chunk(b"IEND", b""))
+
+
+def tiny(steps=6, **train_fields):
+    """The `tiny` preset with `steps` and train.<field> values changed."""
+    from byeglasses.model.config import get_preset
+
+    cfg = get_preset("tiny")
+    cfg.train.steps = steps
+    for k, v in train_fields.items():
+        setattr(cfg.train, k, v)
+    return cfg

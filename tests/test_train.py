@@ -14,15 +14,11 @@ from byeglasses.model.config import get_preset
 from byeglasses.errors import ByeGlassesError
 from byeglasses.training.loop import train
 
+from helpers import tiny
+
 REPO = Path(__file__).resolve().parents[1]
 
 
-def tiny(steps=6, **train_fields):
-    cfg = get_preset("tiny")
-    cfg.train.steps = steps
-    for k, v in train_fields.items():
-        setattr(cfg.train, k, v)
-    return cfg
 
 
 def generator_tensors(path):

@@ -10,24 +10,17 @@ import torch
 
 from byeglasses import cli
 from byeglasses.errors import ByeGlassesError, InputError, SettingError
-from byeglasses.model.config import get_preset
 from byeglasses.model.gan import REAL_TERMS, ByeGlassesGAN
 from byeglasses.model.weights import read_checkpoint
 from byeglasses.synth.dataset import RealPhotoDataset
 from byeglasses.synth.glasses import GlassesDistribution, MixedDistribution
 from byeglasses.training.loop import Run, train
 
-
-def tiny(steps=3, **train_fields):
-    cfg = get_preset("tiny")
-    cfg.train.steps = steps
-    for k, v in train_fields.items():
-        setattr(cfg.train, k, v)
-    return cfg
+from helpers import tiny
 
 
 def test_real_terms_and_their_photos_go_together():
-    cfg = tiny()
+    cfg = tiny(steps=3)
     cfg.loss.lambda_gan_real = 1.0
     with pytest.raises(SettingError, match="train.real_glasses"):
         cfg.validate()
@@ -38,7 +31,7 @@ def test_real_terms_and_their_photos_go_together():
 
 def test_training_step_with_real_photos_reports_and_uses_the_real_terms():
     torch.manual_seed(0)
-    cfg = tiny()
+    cfg = tiny(steps=3)
     cfg.loss.lambda_gan_real, cfg.loss.lambda_id = 1.0, 0.0
     cfg.train.real_glasses = "photos"
     model = ByeGlassesGAN(cfg)
