@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence, Tuple
+from typing import Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
@@ -203,7 +203,8 @@ def fill_holes(region: np.ndarray, close: float = 0.012) -> np.ndarray:
 def lens_keep(crop: np.ndarray, y_hat: np.ndarray, glasses: np.ndarray, eyes: Sequence[np.ndarray],
               threshold: float = 0.5, rim: Tuple[float, float] = (0.012, 0.03), sigma: float = 0.02,
               tint: Tuple[float, float] = (1.5, 2.5), low: float = CHANGE_LOW_LENS,
-              high: float = CHANGE_HIGH_LENS) -> Tuple[np.ndarray, np.ndarray]:
+              high: float = CHANGE_HIGH_LENS, other_eyes: Optional[Sequence[np.ndarray]] = None
+              ) -> Tuple[np.ndarray, np.ndarray]:
     """Replace only what the glasses hide. Returns (keep (R, R) in [0, 1], gain (R, R, 3)): where
     the face shows through the lenses it keeps its own pixels times `gain`, a smooth map that
     brings them to the generator's local brightness and colour (taking off a tint); the patch is
@@ -213,9 +214,10 @@ def lens_keep(crop: np.ndarray, y_hat: np.ndarray, glasses: np.ndarray, eyes: Se
     - seen through: where the lens darkens, brightens or tints the face by less than tint[0]
       (fully kept) .. tint[1] (not kept) in every channel; behind dark lenses the generator's
       eyes stay;
-    - the eyes themselves (the landmarks `eyes`, crop pixels, grown by 0.1 of the eye's width),
-      always, and their lids and lashes (grown by 0.3) unless the corrected pixel is more than
-      RIM_LOW..RIM_HIGH levels from ŷ (a rim passing just under the eye);
+    - the eyes themselves (the landmarks `eyes`, crop pixels, grown by 0.1 of the eye's width;
+      with `other_eyes`, a second estimate, only where both put them), always, and their lids
+      and lashes (grown by 0.3) unless the corrected pixel is more than RIM_LOW..RIM_HIGH levels
+      from ŷ (a rim passing just under the eye);
     - around the eyes (grown by 0.6 of their width) and inside the lenses (more than
       rim[0]·R..rim[1]·R pixels within the predicted glasses region, with the lenses its rims
       enclose filled in), where the corrected pixel stays within low..high levels of ŷ:
@@ -244,11 +246,15 @@ def lens_keep(crop: np.ndarray, y_hat: np.ndarray, glasses: np.ndarray, eyes: Se
     shade = up(np.abs(np.log((blur(gs) + 4.0) / (blur(xs) + 4.0))).max(axis=2))
     seen = 1.0 - _smoothstep(shade, np.log(tint[0]), np.log(tint[1]))
     corrected = np.clip(x * gain, 0.0, 255.0)
-    near = eye_regions(eyes, r, pad=0.6)
+    def around(pad):  # where the eyes are by both estimates
+        region = eye_regions(eyes, r, pad=pad)
+        return region if other_eyes is None else np.minimum(region, eye_regions(other_eyes, r, pad=pad))
+
+    near = around(0.6)
     like = 1.0 - change_weight(corrected, g, low, high)
     # the lids and lashes around the eye, unless far from ŷ (a rim passing close under the eye)
-    lids = eye_regions(eyes, r, pad=0.3) * (1.0 - change_weight(corrected, g, RIM_LOW, RIM_HIGH))
-    face = np.maximum.reduce([eye_regions(eyes, r, pad=0.1), lids, like * np.maximum(inside, near)])
+    lids = around(0.3) * (1.0 - change_weight(corrected, g, RIM_LOW, RIM_HIGH))
+    face = np.maximum.reduce([around(0.1), lids, like * np.maximum(inside, near)])
     return (seen * face).astype(np.float32), gain.astype(np.float32)
 
 

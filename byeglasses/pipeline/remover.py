@@ -334,8 +334,12 @@ class GlassesRemover:
             weight = unalign(weight_crop, al, box)
             patch = np.clip(unalign(y_hat, al, box, interpolation=cv2.INTER_CUBIC), 0.0, 255.0)
             if self.settings.blend == "lens":  # the face seen through the lenses, at the photo's own resolution
+                # the eyes where the photo's landmarks and those found again on ŷ agree (a thick
+                # frame pulls the photo's onto its rim; a smeared ŷ can misplace its own)
                 eyes = glasses_free_eyes(y_hat, al.to_crop(np.array(face.box, np.float64).reshape(2, 2)))
-                keep, gain = lens_keep(crop, y_hat, m, eyes, self.settings.threshold)
+                own = al.to_crop(face.landmarks[36:48]) if len(face.landmarks) == 68 else None
+                keep, gain = lens_keep(crop, y_hat, m, eyes, self.settings.threshold,
+                                       other_eyes=None if own is None else [own[:6], own[6:]])
                 keep = unalign(keep, al, box)[..., None]
                 own = np.clip(out[y0:y1, x0:x1] * unalign(gain, al, box), 0.0, 255.0)
                 patch += keep * (own - patch)
