@@ -185,13 +185,8 @@ class RealPhotoDataset(Dataset):
         if not self.names:
             raise InputError(f"{self.folder}: holds no images (train.real_glasses)")
         self.resolution, self.seed, self.epoch = int(resolution), int(seed), 0
-        self.images = []
-        for name in self.names:
-            try:
-                rgb = read_rgb(self.folder / name)
-            except Exception as e:  # noqa: BLE001 - named and refused below
-                raise InputError(f"{self.folder / name}: cannot be read as an image ({e})") from None
-            self.images.append(square_resize(rgb, None, self.resolution)[0])
+        # read_rgb refuses an unreadable file with an InputError naming it
+        self.images = [square_resize(read_rgb(self.folder / name), None, self.resolution)[0] for name in self.names]
 
     def __len__(self) -> int:
         return len(self.images)

@@ -201,7 +201,7 @@ class Run:
             epoch = 0
             while True:
                 photos.set_epoch(epoch)
-                order = torch.randperm(len(photos), generator=torch.Generator().manual_seed(tc.seed + epoch))
+                order = torch.randperm(len(photos), generator=torch.Generator().manual_seed(photos.seed + epoch))  # each rank its own order
                 for i in range(0, len(order), tc.batch_size):
                     items = [photos[int(j)] for j in order[i:i + tc.batch_size]]
                     yield {"x_real": torch.stack([it["x_real"] for it in items])}
