@@ -3,8 +3,8 @@ import json
 import numpy as np
 import pytest
 
-from byeglasses.evaluation.verification import (eye_boxes, eye_detail, judge_face, read_pairs, roc_auc,
-                                                 run_verification, tar_at_far, verification_metrics)
+from byeglasses.evaluation.verification import (eye_boxes, eye_detail, judge_face, markdown_table, read_pairs,
+                                                 roc_auc, run_verification, tar_at_far, verification_metrics)
 from byeglasses.errors import InputError
 
 
@@ -109,6 +109,14 @@ def test_run_verification_on_a_tiny_set(tiny_fv, tmp_path):
     assert res["methods"]["blurred"]["eye_detail_clear"] < 0.5
     assert res["methods"]["blurred"]["eye_detail"] < 0.5
     assert on["still_glasses"] == 1.0
+    # the breakdown by how dark the eyes are: every probe in one quarter, an unchanged photo no closer
+    for name in ("glasses on", "unchanged", "blurred"):
+        assert sum(q["probes"] for q in res["by_darkness"][name]) == 1
+    (q_on,) = [q for q in res["by_darkness"]["glasses on"] if q["probes"]]
+    (q_same,) = [q for q in res["by_darkness"]["unchanged"] if q["probes"]]
+    assert q_on["closer_share"] is None and q_same["closer_share"] == 0.0
+    assert q_same["genuine_distance"] == pytest.approx(q_on["genuine_distance"]) == pytest.approx(on["genuine_distance"])
+    assert "darkest quarter" in markdown_table(res)
     # the gallery's descriptors were cached: a second run reads them back
     assert (tmp_path / "c.npz").is_file()
     again = run_verification(root / "glasses", root / "plain", root / "pairs.json", {}, cache=tmp_path / "c.npz",

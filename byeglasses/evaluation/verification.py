@@ -288,8 +288,14 @@ def run_verification(glasses_dir, plain_dir, pairs_file, methods: Dict[str, Meth
         raise InputError(f"{glasses_dir}: no glasses photo with a face to verify")
 
     results = {}
-    cut = np.quantile([p.eye_brightness for p in probes], 0.25)
+    brightness = np.array([p.eye_brightness for p in probes])
+    cut = np.quantile(brightness, 0.25)
     clear = [p for p in probes if p.eye_brightness >= cut]
+    # quarters of the probes by how dark their eye regions are with the glasses on: the darkest
+    # quarter is mostly sunglasses (eyes the generator must invent), the brightest clear lenses
+    edges = np.quantile(brightness, [0.25, 0.5, 0.75])
+    quarter = np.searchsorted(edges, brightness, side="right")  # 0 = darkest .. 3 = brightest
+    by_darkness = {}
     base_genuine = None
     for name in names:
         genuine, impostor, per_probe = [], [], []
@@ -311,12 +317,22 @@ def run_verification(glasses_dir, plain_dir, pairs_file, methods: Dict[str, Meth
             m["still_glasses"] = float(np.mean([p.glasses[name] >= 0.5 for p in probes]))
         m["ms_per_photo"] = 1000 * seconds.get(name, 0.0) / len(probes)
         results[name] = m
-    return {"methods": results, "probes": len(probes), "gallery": int(len(gallery)),
+        by_darkness[name] = [{"probes": int((quarter == q).sum()),
+                              "genuine_distance": _nanmean(per_probe[quarter == q]),
+                              "closer_share": (None if name == "glasses on" else
+                                               _nanmean(per_probe[quarter == q] < base_genuine[quarter == q]))}
+                             for q in range(4)]
+    return {"methods": results, "by_darkness": by_darkness, "probes": len(probes), "gallery": int(len(gallery)),
             "people": int(len(set(p.person for p in probes))), "skipped": skipped,
             "seconds": time.perf_counter() - t0,
             "per_probe": {p.name: {n: float(np.linalg.norm(
                 gallery[gallery_person == p.person] - p.outputs[n].descriptor, axis=1).mean())
                 for n in names} for p in probes}}
+
+
+def _nanmean(values: np.ndarray) -> Optional[float]:
+    values = np.asarray(values, np.float64)
+    return float(np.nanmean(values)) if np.isfinite(values).any() else None
 
 
 def _slug(name: str) -> str:
@@ -345,4 +361,15 @@ def markdown_table(result: dict) -> str:
             v = m.get(key)
             cells.append("—" if v is None or (isinstance(v, float) and np.isnan(v)) else fmt.format(v))
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    if result.get("by_darkness"):
+        lines += ["", "Genuine distance ↓ by how dark the eye region is with the glasses on (quarters of the "
+                  "probes; the darkest is mostly sunglasses), and the share of probes closer than with the "
+                  "glasses on:", "",
+                  "| probes | darkest quarter | second | third | brightest quarter |", "|---" * 5 + "|"]
+        for name, quarters in result["by_darkness"].items():
+            cells = []
+            for q in quarters:
+                d, c = q["genuine_distance"], q["closer_share"]
+                cells.append("—" if d is None else f"{d:.3f}" + ("" if c is None else f" ({c:.0%})"))
+            lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
