@@ -296,6 +296,8 @@ def main():
     ap.add_argument("--e2e-batch", type=int, default=None,
                     help="e2e: batch size (default: cuda 32, cpu 8); an epoch is --count / batch steps, and "
                          "the DataLoader's workers start again every epoch")
+    ap.add_argument("--precisions", default="auto",
+                    help="step: train.precision values to time, alternating (e.g. fp32,bf16; the first is the reference)")
     ap.add_argument("--repeats", type=int, default=3, help="timings per figure (the median is printed)")
     ap.add_argument("--threads", type=int, default=None, help="step: torch threads (default: torch's choice)")
     ap.add_argument("--reference-tree", type=Path, help="loader: also time this checkout's one-process loader")
@@ -354,19 +356,31 @@ def main():
         print(f"\ntraining step on random data; {str(dtype)[6:]} matmul rate here (best of 5): "
               f"{peak / 1e12:.3f} TFLOP/s; {'identity loss as the preset sets it' if identity else 'no identity loss'}"
               f"{'; ' + ' '.join(args.set) if args.set else ''}")
+        precisions = args.precisions.split(",")
         cpu_col = " img per CPU-second |" if not cuda else ""
-        print(f"| preset | batch | img/s |{cpu_col} GFLOP/img | achieved TFLOP/s | of matmul rate |")
-        print("|---|---|---|---|---|---|" + ("---|" if not cuda else ""))
+        print(f"| preset | train.precision | batch | img/s | × {precisions[0]} |{cpu_col} GFLOP/img | "
+              f"achieved TFLOP/s | of matmul rate |")
+        print("|---|---|---|---|---|---|---|---|" + ("---|" if not cuda else ""))
         for preset in presets:
-            for row in step_rates(preset, batches, args.steps or (20 if cuda else 3), args.repeats, device,
-                                  args.set, identity):
-                if row.get("oom"):
-                    print(f"| {preset} | {row['batch']} | out of memory | | | |")
-                    continue
-                achieved = row["img_s"] * row["flop_per_img"]
-                cpu_cell = f" {row['cpu_img_s']:.2f} |" if row["cpu_img_s"] is not None else ""
-                print(f"| {preset} | {row['batch']} | {row['img_s']:.1f} |{cpu_cell} {row['flop_per_img'] / 1e9:.1f} | "
-                      f"{achieved / 1e12:.3f} | {achieved / peak:.1%} |")
+            first = {}
+            # alternate the precisions round by round, so that each sees the same load on a shared machine
+            rounds = [{p: step_rates(preset, batches, args.steps or (20 if cuda else 3), 1, device,
+                                     [*args.set, *([f"train.precision={p}"] if args.precisions != "auto" else [])],
+                                     identity) for p in precisions}
+                      for _ in range(args.repeats)]
+            for p in precisions:
+                for i, b in enumerate(batches):
+                    runs = [r[p][i] for r in rounds]
+                    if any(run.get("oom") for run in runs):
+                        print(f"| {preset} | {p} | {b} | out of memory | | | | |")
+                        continue
+                    row = {k: statistics.median(run[k] for run in runs) if runs[0][k] is not None else None
+                           for k in ("img_s", "cpu_img_s", "flop_per_img")}
+                    first.setdefault(b, row["img_s"])
+                    achieved = row["img_s"] * row["flop_per_img"]
+                    cpu_cell = f" {row['cpu_img_s']:.2f} |" if row["cpu_img_s"] is not None else ""
+                    print(f"| {preset} | {p} | {b} | {row['img_s']:.1f} | {row['img_s'] / first[b]:.2f} |{cpu_cell} "
+                          f"{row['flop_per_img'] / 1e9:.1f} | {achieved / 1e12:.3f} | {achieved / peak:.1%} |")
 
     if "norm" in parts:
         shape = (32, 128, 64, 64) if cuda else (8, 64, 64, 64)

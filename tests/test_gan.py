@@ -81,3 +81,33 @@ def test_compiled_step_matches_eager():
     for eager, comp in zip(terms[False], terms[True]):
         for k in LOSS_TERMS:
             assert torch.allclose(eager[k], comp[k], rtol=1e-3, atol=1e-4), (k, eager[k], comp[k])
+
+
+def test_bf16_precision_autocasts_on_the_cpu():
+    """train.precision=bf16 runs the networks in bfloat16 on the CPU too; "auto" keeps float32 there.
+    The loss terms come back as float32 either way, and bf16 takes nearly the same step."""
+    import pytest
+
+    from byeglasses.errors import SettingError
+
+    seen, terms = {}, {}
+    for precision in ("auto", "bf16"):
+        cfg = get_preset("tiny")
+        cfg.train.precision = precision
+        torch.manual_seed(0)
+        gan = ByeGlassesGAN(cfg)
+        conv = next(m for m in gan.generator.modules() if isinstance(m, torch.nn.Conv2d))
+        def record(module, args, out, p=precision):
+            seen.setdefault(p, out.dtype)
+
+        hook = conv.register_forward_hook(record)
+        terms[precision] = gan.training_step(_two_pairs(64))
+        hook.remove()
+    assert seen == {"auto": torch.float32, "bf16": torch.bfloat16}
+    for name, value in terms["bf16"].items():
+        assert value.dtype == torch.float32 and torch.isfinite(value)
+    assert terms["bf16"]["l1_global"] == pytest.approx(terms["auto"]["l1_global"].item(), rel=0.05)
+    with pytest.raises(SettingError, match="train.precision"):
+        cfg = get_preset("tiny")
+        cfg.train.precision = "fp16"
+        cfg.validate()

@@ -28,8 +28,9 @@ _RANGES: Dict[str, Dict[str, Tuple[type, Optional[float], Optional[float]]]] = {
               "sample_every": (int, 1, None), "log_every": (int, 1, None),
               "no_glasses": (float, 0, 1), "seed": (int, 0, 2 ** 32 - 1), "compile": (bool, None, None),
               "channels_last": (bool, None, None), "init": (str, None, None), "thin_frames": (float, 0, 1),
-              "real_glasses": (str, None, None)},
+              "real_glasses": (str, None, None), "precision": (str, None, None)},
 }
+PRECISIONS = ("auto", "bf16", "fp32")
 _OPEN = {"lr_g": "below", "lr_d": "below", "beta1": "above", "beta2": "above"}
 
 
@@ -175,6 +176,10 @@ class TrainConfig:
     # a folder of real photos of people wearing glasses, framed like --faces, for the
     # loss.lambda_gan_real / lambda_id_real terms; "" for none
     real_glasses: str = ""
+    # "auto": bfloat16 autocast on CUDA, float32 elsewhere; "bf16": bfloat16 autocast on the CPU too
+    # (about twice the steps per second on a CPU with AVX512-BF16: benchmarks/bench_train_precision.py);
+    # "fp32": float32 everywhere
+    precision: str = "auto"
 
     def __post_init__(self):
         self.validate()
@@ -186,6 +191,8 @@ class TrainConfig:
                 self.num_workers, bool) and 0 <= self.num_workers <= 256):
             raise SettingError("train.num_workers", f"must be at least 0 and at most 256, or \"auto\", got {self.num_workers!r}")
         _validate(self, "train")
+        if self.precision not in PRECISIONS:
+            raise SettingError("train.precision", f"must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
 
     def workers(self, processes: int = 1) -> int:
         """DataLoader workers per process: num_workers, or for "auto" what the cores allow."""

@@ -68,8 +68,10 @@ class ByeGlassesGAN(nn.Module):
         return {"disc_global": self.disc_global, **({"disc_local": self.disc_local} if self.disc_local else {})}
 
     def _autocast(self, device: torch.device):
-        if device.type == "cuda":
-            return torch.autocast("cuda", dtype=torch.bfloat16)
+        """bfloat16 autocast where train.precision asks for it ("auto": on CUDA only)."""
+        precision = self.config.train.precision
+        if (device.type == "cuda" and precision in ("auto", "bf16")) or (device.type == "cpu" and precision == "bf16"):
+            return torch.autocast(device.type, dtype=torch.bfloat16)
         return contextlib.nullcontext()
 
     def training_step(self, batch: Dict[str, torch.Tensor], step: int = 0) -> Dict[str, torch.Tensor]:
