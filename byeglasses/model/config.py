@@ -177,7 +177,7 @@ class TrainConfig:
     # loss.lambda_gan_real / lambda_id_real terms; "" for none
     real_glasses: str = ""
     # "auto": bfloat16 autocast on CUDA, float32 elsewhere; "bf16": bfloat16 autocast on the CPU too
-    # (about twice the steps per second on a CPU with AVX512-BF16: benchmarks/bench_train_precision.py);
+    # (1.6x the steps per second on this project's CPU, AVX512-BF16: benchmarks/bench_train.py --precisions);
     # "fp32": float32 everywhere
     precision: str = "auto"
 
