@@ -363,11 +363,13 @@ def main():
         print("|---|---|---|---|---|---|---|---|" + ("---|" if not cuda else ""))
         for preset in presets:
             first = {}
-            # alternate the precisions round by round, so that each sees the same load on a shared machine
-            rounds = [{p: step_rates(preset, batches, args.steps or (20 if cuda else 3), 1, device,
-                                     [*args.set, *([f"train.precision={p}"] if args.precisions != "auto" else [])],
+            # several precisions alternate round by round, so that each sees the same load on a shared
+            # machine; one is timed `--repeats` times on one model, as before
+            alternate = len(precisions) > 1
+            rounds = [{p: step_rates(preset, batches, args.steps or (20 if cuda else 3), 1 if alternate else args.repeats,
+                                     device, [*args.set, *([f"train.precision={p}"] if args.precisions != "auto" else [])],
                                      identity) for p in precisions}
-                      for _ in range(args.repeats)]
+                      for _ in range(args.repeats if alternate else 1)]
             for p in precisions:
                 for i, b in enumerate(batches):
                     runs = [r[p][i] for r in rounds]

@@ -1,5 +1,7 @@
+import pytest
 import torch
 
+from byeglasses.errors import SettingError
 from byeglasses.model.config import get_preset
 from byeglasses.model.gan import LOSS_TERMS, ByeGlassesGAN
 from byeglasses.model.networks import Generator
@@ -86,10 +88,6 @@ def test_compiled_step_matches_eager():
 def test_bf16_precision_autocasts_on_the_cpu():
     """train.precision=bf16 runs the networks in bfloat16 on the CPU too; "auto" keeps float32 there.
     The loss terms come back as float32 either way, and bf16 takes nearly the same step."""
-    import pytest
-
-    from byeglasses.errors import SettingError
-
     seen, terms = {}, {}
     for precision in ("auto", "bf16"):
         cfg = get_preset("tiny")
@@ -97,6 +95,7 @@ def test_bf16_precision_autocasts_on_the_cpu():
         torch.manual_seed(0)
         gan = ByeGlassesGAN(cfg)
         conv = next(m for m in gan.generator.modules() if isinstance(m, torch.nn.Conv2d))
+
         def record(module, args, out, p=precision):
             seen.setdefault(p, out.dtype)
 

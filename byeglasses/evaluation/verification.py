@@ -288,13 +288,11 @@ def run_verification(glasses_dir, plain_dir, pairs_file, methods: Dict[str, Meth
         raise InputError(f"{glasses_dir}: no glasses photo with a face to verify")
 
     results = {}
-    brightness = np.array([p.eye_brightness for p in probes])
-    cut = np.quantile(brightness, 0.25)
-    clear = [p for p in probes if p.eye_brightness >= cut]
     # quarters of the probes by how dark their eye regions are with the glasses on: the darkest
-    # quarter is mostly sunglasses (eyes the generator must invent), the brightest clear lenses
-    edges = np.quantile(brightness, [0.25, 0.5, 0.75])
-    quarter = np.searchsorted(edges, brightness, side="right")  # 0 = darkest .. 3 = brightest
+    # quarter is mostly sunglasses (eyes the generator must invent), the others mostly clear lenses
+    brightness = np.array([p.eye_brightness for p in probes])
+    quarter = np.searchsorted(np.quantile(brightness, [0.25, 0.5, 0.75]), brightness, side="right")  # 0 = darkest
+    clear = [p for p, q in zip(probes, quarter) if q >= 1]
     by_darkness = {}
     base_genuine = None
     for name in names:
