@@ -56,3 +56,30 @@ def test_missing_and_corrupt_files(tmp_path):
     bad.write_bytes(b"\x00garbage" * 10)
     with pytest.raises(CheckpointError, match="bad.safetensors: not a readable"):
         load_generator(bad)
+
+
+def test_average_generators_is_the_mean_and_refuses_other_architectures(tmp_path):
+    from byeglasses.model.weights import average_generators
+
+    cfg = get_preset("tiny")
+    paths = []
+    for seed in (1, 2, 3):
+        torch.manual_seed(seed)
+        paths.append(tmp_path / f"g{seed}.safetensors")
+        save_checkpoint(paths[-1], cfg, Generator(cfg.model))
+    gens = [load_generator(p, device="cpu")[0].state_dict() for p in paths]
+    avg, avg_cfg = average_generators(paths)
+    assert avg_cfg.to_dict() == cfg.to_dict()
+    for k, v in avg.state_dict().items():
+        if v.is_floating_point():
+            assert torch.allclose(v, sum(g[k] for g in gens) / 3, atol=1e-6), k
+    # one model averaged with itself is itself
+    same, _ = average_generators([paths[0], paths[0]])
+    assert all(torch.equal(v, gens[0][k]) for k, v in same.state_dict().items())
+    other = get_preset("tiny")
+    other.model.base_width = 16
+    save_checkpoint(tmp_path / "wide.safetensors", other, Generator(other.model))
+    with pytest.raises(CheckpointError, match="wide.safetensors: its model settings differ"):
+        average_generators([paths[0], tmp_path / "wide.safetensors"])
+    with pytest.raises(CheckpointError, match="no checkpoint given"):
+        average_generators([])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import asdict
 from pathlib import Path
 from typing import Dict, Optional, Tuple, Union
 
@@ -155,3 +156,26 @@ def load_generator(path: Optional[PathLike] = None, device=None, config: Optiona
     generator = Generator(config.model)
     load_module(generator, tensors, "generator", path)
     return generator.to(pick_device(device)).eval(), config
+
+
+def average_generators(paths) -> Tuple[Generator, Config]:
+    """The uniform average of the generators of several checkpoints, weight by weight (a "model
+    soup": useful for runs fine-tuned from one start; unrelated runs average to noise). All must have
+    the first one's architecture; CheckpointError names the one that differs. CPU, float32, eval mode."""
+    paths = list(paths)
+    if not paths:
+        raise CheckpointError("average_generators: no checkpoint given")
+    generator, config = load_generator(paths[0], device="cpu")
+    total = {k: v.detach().clone().double() for k, v in generator.state_dict().items() if v.is_floating_point()}
+    for path in paths[1:]:
+        tensors, meta = read_checkpoint(path)
+        if asdict(stored_config(path, meta).model) != asdict(config.model):
+            raise CheckpointError(f"{path}: its model settings differ from {paths[0]}'s; "
+                                  "only generators of one architecture can be averaged")
+        other, _ = load_generator(path, device="cpu")
+        for k, v in other.state_dict().items():
+            if k in total:
+                total[k] += v.double()
+    state = generator.state_dict()
+    generator.load_state_dict({k: (total[k] / len(paths)).to(v.dtype) if k in total else v for k, v in state.items()})
+    return generator, config
