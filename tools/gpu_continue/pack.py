@@ -1,0 +1,60 @@
+"""Pack what a continued training run on a lent GPU machine needs into one small folder (default
+`.gpu/`, git-ignored), since only about 64 MiB may travel there with the checkout:
+
+- every Nth face of FACES (default every 6th of `train/`: 2,630 faces, 31 MiB) and their landmarks
+  (the 68-point detector does not travel; `remote.py prep` re-keys the cache to the copied files);
+- the discriminators of CHECKPOINT in fp16 (the generator is the packaged default, already in the
+  checkout);
+- dlib's face-recognition ResNet for the identity loss, as an fp16 torch module (11 MiB; the
+  `face_recognition_models` wheel is too large to carry).
+
+    python tools/gpu_continue/pack.py FACES CHECKPOINT [--every 6] [--dst .gpu]
+"""
+import argparse
+import shutil
+import sys
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from byeglasses.identity.dlib_resnet import load_dlib_facenet  # noqa: E402
+from byeglasses.model.weights import read_checkpoint  # noqa: E402
+from byeglasses.synth.cache import LandmarkCache, landmark_cache  # noqa: E402
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("faces", help="folder of glasses-free faces, e.g. ../shared/data/celebahq256/train")
+    ap.add_argument("checkpoint", help="a run's checkpoint.safetensors (its discriminators are packed)")
+    ap.add_argument("--every", type=int, default=6, help="pack every Nth usable face (default: 6)")
+    ap.add_argument("--dst", default=".gpu", help="new folder to pack into (default: .gpu)")
+    args = ap.parse_args()
+    src, dst = Path(args.faces), Path(args.dst)
+    if dst.exists():
+        raise SystemExit(f"{dst}: already exists; remove it or name another --dst")
+    tensors, _ = read_checkpoint(args.checkpoint)
+    discs = {k: v.half().contiguous() for k, v in tensors.items() if k.startswith(("disc_global.", "disc_local."))}
+    if not discs:
+        raise SystemExit(f"{args.checkpoint}: holds no discriminators (use a run's checkpoint.safetensors)")
+    full = landmark_cache(src)
+    names = sorted(full.landmarks)[::args.every]
+    (dst / "faces").mkdir(parents=True)
+    sub = LandmarkCache(str(dst / "faces"), str(dst / "landmarks.npz"))
+    for n in names:
+        shutil.copy2(src / n, dst / "faces" / n)
+        st = (dst / "faces" / n).stat()
+        sub.landmarks[n] = full.landmarks[n]
+        sub.stats[n] = (int(st.st_size), int(st.st_mtime_ns))
+    sub.save()
+    from safetensors.torch import save_file
+
+    save_file(discs, str(dst / "discs.safetensors"))
+    torch.save(load_dlib_facenet().half(), dst / "dlibnet.pt")
+    mib = sum(f.stat().st_size for f in dst.rglob("*") if f.is_file()) / 2 ** 20
+    print(f"packed {len(names)} faces, the discriminators and the identity network into {dst}: {mib:.1f} MiB")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,79 @@
+"""The device side of a continued training run (see run.sh); reads the folder pack.py wrote.
+
+    python tools/gpu_continue/remote.py prep [PACK]            re-key the landmark cache to the copied
+                                                               files, write PACK/init.safetensors
+                                                               (packaged generator + packed discriminators),
+                                                               decode the faces once
+    python tools/gpu_continue/remote.py train PACK ARGS...     `byeglasses train ARGS` with dlib's
+                                                               network read from PACK/dlibnet.pt
+    python tools/gpu_continue/remote.py pack RUN DST           generator fp16 -> DST.safetensors,
+                                                               discriminators fp16 -> DST_discs.safetensors
+                                                               (each under the 16 MiB a file may bring back)
+"""
+import os
+import sys
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+
+def prep(pack: Path):
+    from safetensors import safe_open
+    from safetensors.torch import load_file, save_file
+
+    from byeglasses.synth.cache import LandmarkCache
+    from byeglasses.synth.dataset import SynthFaceDataset
+
+    cache = LandmarkCache.load(pack / "faces", pack / "landmarks.npz")
+    if not cache.landmarks:
+        raise SystemExit(f"{pack}: no packed landmarks (run tools/gpu_continue/pack.py first)")
+    for name in cache.stats:  # copying changed the files' mtimes, not their content
+        st = (pack / "faces" / name).stat()
+        cache.stats[name] = (int(st.st_size), int(st.st_mtime_ns))
+    cache.save()
+    generator = ROOT / "byeglasses" / "weights" / "default.safetensors"
+    with safe_open(str(generator), "pt") as f:
+        metadata = f.metadata()
+    tensors = load_file(str(generator))
+    tensors.update(load_file(str(pack / "discs.safetensors")))
+    save_file(tensors, str(pack / "init.safetensors"), metadata=metadata)
+    faces = SynthFaceDataset(pack / "faces", 256, cache_path=pack / "landmarks.npz", decoded_cache=True, uint8=True)
+    print(f"prep: {len(faces)} faces; {pack / 'init.safetensors'} holds {len(tensors)} tensors", flush=True)
+
+
+def train(pack: Path, argv):
+    import byeglasses.identity as identity
+
+    net = torch.load(pack / "dlibnet.pt", weights_only=False).float().eval()
+    identity.load_dlib_facenet = lambda path=None: net  # dlib's ResNet without the model wheel
+    from byeglasses.cli import main
+
+    sys.exit(main(["train"] + list(argv)))
+
+
+def pack_run(run: Path, dst: str):
+    from safetensors.torch import save_file
+
+    from byeglasses.model.weights import load_generator, read_checkpoint, save_checkpoint
+
+    generator, config = load_generator(run / "model.safetensors", device="cpu")
+    save_checkpoint(dst + ".safetensors", config, generator, dtype=torch.float16)
+    os.remove(dst + ".safetensors.json")  # the config is in the file's metadata too
+    tensors, _ = read_checkpoint(run / "checkpoint.safetensors")
+    save_file({k: v.half().contiguous() for k, v in tensors.items() if k.startswith(("disc_global.", "disc_local."))},
+              dst + "_discs.safetensors")
+    print(f"packed {run} -> {dst}.safetensors, {dst}_discs.safetensors", flush=True)
+
+
+if __name__ == "__main__":
+    if len(sys.argv) < 2 or sys.argv[1] not in ("prep", "train", "pack"):
+        raise SystemExit(__doc__)
+    if sys.argv[1] == "prep":
+        prep(Path(sys.argv[2] if len(sys.argv) > 2 else ".gpu"))
+    elif sys.argv[1] == "train":
+        train(Path(sys.argv[2]), sys.argv[3:])
+    else:
+        pack_run(Path(sys.argv[2]), sys.argv[3])
