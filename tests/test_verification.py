@@ -109,6 +109,9 @@ def test_run_verification_on_a_tiny_set(tiny_fv, tmp_path):
     assert res["methods"]["blurred"]["eye_detail_clear"] < 0.5
     assert res["methods"]["blurred"]["eye_detail"] < 0.5
     assert on["still_glasses"] == 1.0
+    # the judge's verdict per probe and method, to find the outputs that still wear glasses
+    (probe_name,) = res["per_probe"]
+    assert res["per_probe_glasses"] == {probe_name: {"glasses on": 1.0, "unchanged": 1.0, "blurred": 1.0}}
     # the breakdown by how dark the eyes are: every probe in one quarter, an unchanged photo no closer
     for name in ("glasses on", "unchanged", "blurred"):
         assert sum(q["probes"] for q in res["by_darkness"][name]) == 1
@@ -122,6 +125,7 @@ def test_run_verification_on_a_tiny_set(tiny_fv, tmp_path):
     again = run_verification(root / "glasses", root / "plain", root / "pairs.json", {}, cache=tmp_path / "c.npz",
                              progress=False)
     assert again["methods"]["glasses on"]["genuine_distance"] == pytest.approx(on["genuine_distance"])
+    assert again["per_probe_glasses"] is None and "still_glasses" not in again["methods"]["glasses on"]
 
 
 def test_eval_verification_command(tiny_fv, tiny_checkpoint, tmp_path, capsys):

@@ -325,7 +325,10 @@ def run_verification(glasses_dir, plain_dir, pairs_file, methods: Dict[str, Meth
             "seconds": time.perf_counter() - t0,
             "per_probe": {p.name: {n: float(np.linalg.norm(
                 gallery[gallery_person == p.person] - p.outputs[n].descriptor, axis=1).mean())
-                for n in names} for p in probes}}
+                for n in names} for p in probes},
+            # the classifier's P(glasses) for each probe and method: which outputs still wear glasses
+            "per_probe_glasses": ({p.name: {n: round(float(p.glasses[n]), 4) for n in names} for p in probes}
+                                  if glasses_judge is not None else None)}
 
 
 def _nanmean(values: np.ndarray) -> Optional[float]:
