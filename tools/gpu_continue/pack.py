@@ -8,7 +8,7 @@
 - dlib's face-recognition ResNet for the identity loss, as an fp16 torch module (11 MiB; the
   `face_recognition_models` wheel is too large to carry).
 
-    python tools/gpu_continue/pack.py FACES CHECKPOINT [--every 6] [--dst .gpu]
+    python tools/gpu_continue/pack.py FACES CHECKPOINT [--every 6] [--dst .gpu] [--real DIR]
 """
 import argparse
 import shutil
@@ -30,8 +30,13 @@ def main():
     ap.add_argument("checkpoint", help="a run's checkpoint.safetensors (its discriminators are packed)")
     ap.add_argument("--every", type=int, default=6, help="pack every Nth usable face (default: 6)")
     ap.add_argument("--dst", default=".gpu", help="new folder to pack into (default: .gpu)")
+    ap.add_argument("--real", help="also pack this folder of real glasses photos as DST/real "
+                                   "(e.g. real-glasses-train/, 1.3 MiB; never fv-dev/)")
     args = ap.parse_args()
     src, dst = Path(args.faces), Path(args.dst)
+    for folder in (args.faces, args.real):
+        if folder and "fv-dev" in Path(folder).resolve().parts:
+            raise SystemExit(f"{folder}: fv-dev/ is the face-verification benchmark; never train on it")
     if dst.exists():
         raise SystemExit(f"{dst}: already exists; remove it or name another --dst")
     tensors, _ = read_checkpoint(args.checkpoint)
@@ -52,6 +57,12 @@ def main():
 
     save_file(discs, str(dst / "discs.safetensors"))
     torch.save(load_dlib_facenet().half(), dst / "dlibnet.pt")
+    if args.real:
+        from byeglasses.files import list_images
+
+        (dst / "real").mkdir()
+        for n in list_images(args.real):
+            shutil.copy2(Path(args.real) / n, dst / "real" / n)
     mib = sum(f.stat().st_size for f in dst.rglob("*") if f.is_file()) / 2 ** 20
     print(f"packed {len(names)} faces, the discriminators and the identity network into {dst}: {mib:.1f} MiB")
 

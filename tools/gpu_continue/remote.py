@@ -6,8 +6,9 @@
                                                                decode the faces once
     python tools/gpu_continue/remote.py train PACK ARGS...     `byeglasses train ARGS` with dlib's
                                                                network read from PACK/dlibnet.pt
-    python tools/gpu_continue/remote.py pack RUN DST           generator fp16 -> DST.safetensors,
+    python tools/gpu_continue/remote.py pack RUN DST [0]       generator fp16 -> DST.safetensors,
                                                                discriminators fp16 -> DST_discs.safetensors
+                                                               (0: without them)
                                                                (each under the 16 MiB a file may bring back)
 """
 import os
@@ -54,7 +55,7 @@ def train(pack: Path, argv):
     sys.exit(main(["train"] + list(argv)))
 
 
-def pack_run(run: Path, dst: str):
+def pack_run(run: Path, dst: str, discs: bool = True):
     from safetensors.torch import save_file
 
     from byeglasses.model.weights import load_generator, read_checkpoint, save_checkpoint
@@ -62,6 +63,9 @@ def pack_run(run: Path, dst: str):
     generator, config = load_generator(run / "model.safetensors", device="cpu")
     save_checkpoint(dst + ".safetensors", config, generator, dtype=torch.float16)
     os.remove(dst + ".safetensors.json")  # the config is in the file's metadata too
+    if not discs:
+        print(f"packed {run} -> {dst}.safetensors", flush=True)
+        return
     tensors, _ = read_checkpoint(run / "checkpoint.safetensors")
     save_file({k: v.half().contiguous() for k, v in tensors.items() if k.startswith(("disc_global.", "disc_local."))},
               dst + "_discs.safetensors")
@@ -76,4 +80,4 @@ if __name__ == "__main__":
     elif sys.argv[1] == "train":
         train(Path(sys.argv[2]), sys.argv[3:])
     else:
-        pack_run(Path(sys.argv[2]), sys.argv[3])
+        pack_run(Path(sys.argv[2]), sys.argv[3], discs=(sys.argv[4] != "0") if len(sys.argv) > 4 else True)
