@@ -200,6 +200,19 @@ def test_cnn_detector_finds_a_face_hog_misses(celeba, tiny_checkpoint):
     assert len(faces) == 1 and faces[0].landmarks.shape == (68, 2)
 
 
+def test_cnn_fallback_looks_again_upsampled(celeba, tiny_checkpoint):
+    """fv-dev photo 19485.jpg (sunglasses, a 140-px face in a 256-px photo): HOG and the CNN at the
+    photo's own scale find no face; the CNN on the photo upsampled twice does."""
+    from byeglasses.pipeline.detect import detect_boxes, detect_boxes_cnn
+    from byeglasses.pipeline.remover import CNN_THRESHOLD
+    from byeglasses.synth.cache import read_rgb
+
+    image = read_rgb(celeba / "fv-dev" / "glasses" / "19485.jpg")
+    assert detect_boxes(image, 0.1) == [] and detect_boxes_cnn(image, CNN_THRESHOLD) == []
+    faces = GlassesRemover(tiny_checkpoint).detect(image)
+    assert len(faces) == 1 and faces[0].size > 100
+
+
 def test_settings_are_checked_in_one_place_and_named_as_the_caller_knows_them(tmp_path, capsys):
     from byeglasses import RemovalSettings
     from byeglasses.errors import SettingError
