@@ -277,11 +277,24 @@ def test_synth_out_a_file_or_preview_a_folder(astronaut_faces, tmp_path, capsys)
     assert code == 2 and "inside the faces folder" in err
 
 
+def test_synth_overwrite_that_fails_keeps_the_earlier_run(astronaut_faces, tmp_path, capsys):
+    """--overwrite replaces an earlier run only once the new one is complete: a write error half-way
+    leaves every earlier pair and the manifest as they were, and no staging folder behind."""
+    out = tmp_path / "pairs"
+    assert synth(astronaut_faces, out, capsys, "--count", "3")[0] == 0
+    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    with file_size_limit(3000):
+        code, err = synth(astronaut_faces, out, capsys, "--count", "2", "--seed", "1", "--overwrite")
+    assert code == 1 and ".tmp" not in err
+    assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["pairs"]
+
+
 def test_synth_write_error_is_a_message(astronaut_faces, tmp_path, capsys):
     with file_size_limit(3000):
         code, err = synth(astronaut_faces, tmp_path / "pairs", capsys, "--count", "2")
     assert code == 1 and "pairs" in err and ".tmp" not in err
-    assert not [p for p in tmp_path.rglob("*.tmp")]
+    assert not [p for p in tmp_path.rglob("*.tmp")] and not (tmp_path / "pairs").exists()
 
 
 # -- remove: the detection-stage guard and settings (item 6) ------------------------------------

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
+import shutil
+import tempfile
 from pathlib import Path
 
 from ..errors import InputError, SettingError
@@ -30,7 +33,8 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--image-probability", type=float, default=0.5,
                         help="with --glasses-images: chance that a pair uses one of those images")
     parser.add_argument("--overwrite", action="store_true",
-                        help="OUT_DIR may hold an earlier run: its pairs and manifest are deleted first")
+                        help="OUT_DIR may hold an earlier run: its pairs and manifest are replaced once the new "
+                             "run is complete (a run that fails leaves them as they were)")
     parser.add_argument("--cache", metavar="NPZ", default=None,
                         help="landmark cache file (default: under $BYEGLASSES_CACHE or ~/.cache/byeglasses)")
 
@@ -103,6 +107,25 @@ def clear_earlier_run(out: Path, overwrite: bool) -> int:
     return deleted
 
 
+def install_run(staging: Path, out: Path, overwrite: bool) -> int:
+    """Put a complete run, written in `staging` (a folder beside `out`), in place of `out`: renamed
+    to `out` when that is absent or empty, else (with `overwrite`) the earlier run's pairs and
+    manifest are deleted and the new files moved in, a rename each. Returns the pairs deleted."""
+    if out.is_dir() and not any(out.iterdir()):
+        out.rmdir()
+    if not out.exists():
+        os.replace(staging, out)
+        return 0
+    deleted = clear_earlier_run(out, overwrite)
+    for sub in FOLDERS:
+        (out / sub).mkdir(exist_ok=True)
+        for p in (staging / sub).iterdir():
+            os.replace(p, out / sub / p.name)
+    os.replace(staging / "manifest.jsonl", out / "manifest.jsonl")
+    shutil.rmtree(staging)
+    return deleted
+
+
 def run(args) -> int:
     from tqdm import tqdm
 
@@ -114,23 +137,31 @@ def run(args) -> int:
     if args.glasses_images:
         dist.image_paths, dist.image_probability = _glasses_images(args.glasses_images), args.image_probability
     ds = SynthFaceDataset(faces, args.resolution, seed=args.seed, cache_path=args.cache, dist=dist)
-    deleted = clear_earlier_run(out, args.overwrite)
+    # the pairs are written beside OUT_DIR and put in place only once all are written: a run that
+    # fails or is stopped leaves OUT_DIR (and an earlier run in it) as it was
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".synth-tmp", dir=out.parent))
+    try:
+        for sub in FOLDERS:
+            (staging / sub).mkdir()
+        lines, previews = [], []
+        for i in tqdm(range(args.count), desc="synth", unit="pair"):
+            index, epoch = i % len(ds), i // len(ds)
+            s = ds.sample(index, epoch)
+            name = f"{i:06d}.png"
+            for sub, img in zip(FOLDERS, (s.x, s.y, s.glasses_mask * 255, s.face_mask * 255)):
+                write_rgb(staging / sub / name, img)
+            lines.append(json.dumps({"file": name, "source": ds.names[index], "seed": args.seed, "epoch": epoch,
+                                     "index": index, "params": s.params.to_dict()}))
+            if len(previews) < 16:
+                previews.append(s)
+        write_text(staging / "manifest.jsonl", "\n".join(lines) + "\n")
+        deleted = install_run(staging, out, args.overwrite)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging, ignore_errors=True)
     if deleted:
-        print(f"--overwrite: deleted {deleted} pairs of an earlier run in {out}")
-    for sub in FOLDERS:
-        (out / sub).mkdir(parents=True, exist_ok=True)
-    lines, previews = [], []
-    for i in tqdm(range(args.count), desc="synth", unit="pair"):
-        index, epoch = i % len(ds), i // len(ds)
-        s = ds.sample(index, epoch)
-        name = f"{i:06d}.png"
-        for sub, img in zip(FOLDERS, (s.x, s.y, s.glasses_mask * 255, s.face_mask * 255)):
-            write_rgb(out / sub / name, img)
-        lines.append(json.dumps({"file": name, "source": ds.names[index], "seed": args.seed, "epoch": epoch,
-                                 "index": index, "params": s.params.to_dict()}))
-        if len(previews) < 16:
-            previews.append(s)
-    write_text(out / "manifest.jsonl", "\n".join(lines) + "\n")
+        print(f"--overwrite: replaced an earlier run of {deleted} pairs in {out}")
     if args.preview:
         write_rgb(args.preview, contact_sheet(previews, columns=4, tile=min(args.resolution, 256)))
     print(f"wrote {args.count} pairs to {out} from {len(ds)} faces; "
