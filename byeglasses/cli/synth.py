@@ -40,13 +40,13 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 
 
 def _glasses_images(folder) -> tuple:
-    from ..synth.render import _load_rgba
+    from ..synth.render import load_rgba
 
     paths = [str(Path(folder) / n) for n in list_images(folder) if n.lower().endswith(".png")]
     good = []
     for p in paths:
         try:
-            _load_rgba(p)
+            load_rgba(p)
             good.append(p)
         except InputError as e:
             print(f"byeglasses synth: skipping {e}")

@@ -231,7 +231,9 @@ def _frame_colour(p: GlassesParams, hw, rng) -> np.ndarray:
 
 
 @functools.lru_cache(maxsize=32)
-def _load_rgba(path: str) -> np.ndarray:
+def load_rgba(path: str) -> np.ndarray:
+    """A glasses image for `--glasses-images`: (H, W, 4) uint8 RGBA; InputError naming the file when
+    it is not a readable image with an alpha channel. Cached: the same file is decoded once."""
     img = cv2.imread(path, cv2.IMREAD_UNCHANGED)
     if img is None or img.ndim != 3 or img.shape[2] != 4:
         raise InputError(f"{path}: not an RGBA image (a PNG with an alpha channel is needed)")
@@ -240,7 +242,7 @@ def _load_rgba(path: str) -> np.ndarray:
 
 def _image_layer(p: GlassesParams, g: _Geometry, shape) -> Tuple[np.ndarray, np.ndarray]:
     """A user RGBA image warped onto the face: eye anchors at (0.25, 0.45) and (0.75, 0.45) of its size."""
-    rgba = _load_rgba(p.image)
+    rgba = load_rgba(p.image)
     h, w = rgba.shape[:2]
     src_mid = np.array([0.5 * w, 0.45 * h], np.float32)
     dst_mid = 0.5 * (g.centres[0] + g.centres[1])
