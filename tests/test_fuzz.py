@@ -47,6 +47,12 @@ def sandbox(tmp_path_factory, astronaut_faces, tiny_checkpoint):
     for i, face in enumerate(sorted(faces.iterdir())):  # train-identity: two "people" of three photos
         (root / "inputs" / "people" / "ab"[i % 2]).mkdir(parents=True, exist_ok=True)
         shutil.copy(face, root / "inputs" / "people" / "ab"[i % 2] / face.name)
+    glasses = root / "inputs" / "glasses"  # synth --glasses-images: one good RGBA PNG, one without alpha
+    glasses.mkdir()
+    rgba = np.zeros((40, 120, 4), np.uint8)
+    rgba[10:30, 10:50] = rgba[10:30, 70:110] = (20, 20, 20, 255)
+    Image.fromarray(rgba).save(glasses / "frames.png")
+    Image.fromarray(rgba[..., :3]).save(glasses / "no_alpha.png")
     ck = root / "inputs" / "ckpt"
     ck.mkdir()
     shutil.copy(tiny_checkpoint, ck / "tiny.safetensors")
@@ -133,6 +139,8 @@ def case_synth(rng, s):
         argv += ["--preview", pick(rng, "out/sheet.png", "out", "inputs/faces/sheet.png", "out/s/x/sheet.png")]
     if rng.random() < 0.5:
         argv += ["--overwrite"]
+    if rng.random() < 0.3:
+        argv += ["--glasses-images", pick(rng, "inputs/glasses", "inputs/bad", "inputs/nowhere", "inputs/faces/00.png")]
     return argv, ["out/s", "out/sheet.png"] + (["out"] if out == "out" else [])
 
 

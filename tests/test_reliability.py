@@ -290,6 +290,16 @@ def test_synth_overwrite_that_fails_keeps_the_earlier_run(astronaut_faces, tmp_p
     assert sorted(p.name for p in tmp_path.iterdir()) == ["pairs"]
 
 
+def test_synth_glasses_image_bomb_is_skipped_by_name(astronaut_faces, tmp_path, capsys):
+    from helpers import bomb_png
+
+    (tmp_path / "glasses").mkdir()
+    bomb_png(tmp_path / "glasses" / "bomb.png")
+    code, err = synth(astronaut_faces, tmp_path / "pairs", capsys, "--glasses-images", tmp_path / "glasses")
+    assert code == 2 and "skipping" in err and "bomb.png" in err and "decompression bomb" in err
+    assert "no RGBA PNG glasses images" in err and not (tmp_path / "pairs").exists()
+
+
 def test_synth_write_error_is_a_message(astronaut_faces, tmp_path, capsys):
     with file_size_limit(3000):
         code, err = synth(astronaut_faces, tmp_path / "pairs", capsys, "--count", "2")

@@ -7,6 +7,7 @@ import json
 import os
 import re
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 
@@ -49,7 +50,7 @@ def _glasses_images(folder) -> tuple:
             load_rgba(p)
             good.append(p)
         except InputError as e:
-            print(f"byeglasses synth: skipping {e}")
+            print(f"byeglasses synth: skipping {e}", file=sys.stderr)
     if not good:
         raise InputError(f"{folder}: no RGBA PNG glasses images")
     return tuple(good)

@@ -234,7 +234,13 @@ def _frame_colour(p: GlassesParams, hw, rng) -> np.ndarray:
 def load_rgba(path: str) -> np.ndarray:
     """A glasses image for `--glasses-images`: (H, W, 4) uint8 RGBA; InputError naming the file when
     it is not a readable image with an alpha channel. Cached: the same file is decoded once."""
-    img = cv2.imread(path, cv2.IMREAD_UNCHANGED)
+    try:
+        img = cv2.imread(path, cv2.IMREAD_UNCHANGED)
+    except cv2.error:  # OpenCV refuses it (over its pixel limit): the photo reader says why
+        from ..pipeline.imageio import read_image
+
+        read_image(path)
+        raise InputError(f"{path}: OpenCV cannot decode it") from None
     if img is None or img.ndim != 3 or img.shape[2] != 4:
         raise InputError(f"{path}: not an RGBA image (a PNG with an alpha channel is needed)")
     return cv2.cvtColor(img, cv2.COLOR_BGRA2RGBA)
