@@ -20,14 +20,15 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from byeglasses.identity.dlib_resnet import load_dlib_facenet  # noqa: E402
-from byeglasses.model.weights import read_checkpoint  # noqa: E402
+from safetensors.torch import load_file  # noqa: E402
 from byeglasses.synth.cache import LandmarkCache, landmark_cache  # noqa: E402
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("faces", help="folder of glasses-free faces, e.g. ../shared/data/celebahq256/train")
-    ap.add_argument("checkpoint", help="a run's checkpoint.safetensors (its discriminators are packed)")
+    ap.add_argument("checkpoint", help="a run's checkpoint.safetensors, or a NAME_discs.safetensors that "
+                                       "run.sh brought back: its discriminators are packed")
     ap.add_argument("--every", type=int, default=6, help="pack every Nth usable face (default: 6)")
     ap.add_argument("--dst", default=".gpu", help="new folder to pack into (default: .gpu)")
     ap.add_argument("--real", help="also pack this folder of real glasses photos as DST/real "
@@ -39,10 +40,14 @@ def main():
             raise SystemExit(f"{folder}: fv-dev/ is the face-verification benchmark; never train on it")
     if dst.exists():
         raise SystemExit(f"{dst}: already exists; remove it or name another --dst")
-    tensors, _ = read_checkpoint(args.checkpoint)
+    try:
+        tensors = load_file(args.checkpoint)
+    except Exception as e:  # noqa: BLE001 - whatever safetensors says is this file's problem
+        raise SystemExit(f"{args.checkpoint}: not a readable safetensors file ({e})")
     discs = {k: v.half().contiguous() for k, v in tensors.items() if k.startswith(("disc_global.", "disc_local."))}
     if not discs:
-        raise SystemExit(f"{args.checkpoint}: holds no discriminators (use a run's checkpoint.safetensors)")
+        raise SystemExit(f"{args.checkpoint}: holds no discriminators (use a run's checkpoint.safetensors, "
+                         "or the NAME_discs.safetensors a GPU run brought back)")
     full = landmark_cache(src)
     names = sorted(full.landmarks)[::args.every]
     (dst / "faces").mkdir(parents=True)

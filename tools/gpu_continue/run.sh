@@ -13,6 +13,7 @@
 #             at most 2 runs with discriminators; DISCS=0 leaves them out (then 2 files a run).
 #   RESUME=1  continue the runs in $RUNS where they stopped (same VARIANTS), e.g. on a machine
 #             still warm after the first call; the landmark cache is re-keyed again first.
+#   INIT=0    start every run from scratch (fresh weights) instead of the packaged generator
 #   EXTRA     more `byeglasses train` arguments for every run, e.g. for a CPU dry run
 #             EXTRA="--batch-size 2 --set train.log_every=1" bash tools/gpu_continue/run.sh 0.2 0 /tmp/pack
 #
@@ -24,9 +25,10 @@ OUT=${OUT:-runs/gpu_continue}; R=${RUNS:-/tmp/gpu_continue}; mkdir -p "$OUT" "$R
 VARIANTS=${VARIANTS:-"control:;id10:--set loss.lambda_id=10"}
 python3 tools/gpu_continue/remote.py prep "$PACK" 2>&1 | tail -1
 common=(--preset cpu --set model.resolution=256 --faces "$PACK/faces" --landmark-cache "$PACK/landmarks.npz"
-        --init "$PACK/init.safetensors" --batch-size 32 --max-minutes "$M" --steps 1000000
+        --batch-size 32 --max-minutes "$M" --steps 1000000
         --set train.num_workers="$W" --set optim.lr_g=1e-4 --set optim.lr_d=1e-4 --set loss.id_every=1
         --set train.no_glasses=0.2 --set train.checkpoint_every=500 --set train.log_every=50 ${EXTRA:-})
+[ "${INIT:-1}" = 0 ] || common+=(--init "$PACK/init.safetensors")
 [ "${RESUME:-0}" = 1 ] && common+=(--resume)
 names=()
 IFS=';' read -ra specs <<< "$VARIANTS"
