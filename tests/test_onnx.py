@@ -72,3 +72,35 @@ def test_export_without_onnx_installed_says_what_to_install(monkeypatch, tmp_pat
     assert main(["export-onnx", "--out", str(tmp_path / "g.onnx")]) == 2
     assert "pip install 'byeglasses[onnx]'" in capsys.readouterr().err
     assert not (tmp_path / "g.onnx").exists()
+
+
+def test_web_service_onnx_backend_shares_one_session(exported, astronaut, tmp_path):
+    """`serve --backend onnx`: every request runs on the server's one ONNX Runtime session, with its
+    own settings, and gets what the torch backend gives."""
+    from dataclasses import replace
+
+    from PIL import Image
+
+    from byeglasses.pipeline.remover import RemovalSettings
+    from byeglasses.web.service import RemovalService
+
+    ckpt, onnx_path = exported
+    Image.fromarray(astronaut).save(tmp_path / "a.png")
+    torch_defaults = RemovalSettings(checkpoint=ckpt, device="cpu", glasses_threshold=0.0)
+    onnx_defaults = replace(torch_defaults, backend="onnx", onnx=onnx_path)
+    service = RemovalService(tmp_path / "w_onnx", defaults=onnx_defaults)
+    first, second = service.remover(onnx_defaults), service.remover(replace(onnx_defaults, threshold=0.3))
+    assert first.session is second.session is service.model(None).session is not None
+    assert second.settings.threshold == 0.3 and second.settings.backend == "onnx"
+    (a,) = service.process([tmp_path / "a.png"])
+    (b,) = RemovalService(tmp_path / "w_torch", defaults=torch_defaults).process([tmp_path / "a.png"])
+    assert a.ok and b.ok and a.changed == b.changed
+    with Image.open(a.download) as x, Image.open(b.download) as y:
+        assert np.abs(np.asarray(x, int) - np.asarray(y, int)).max() <= 2
+
+
+def test_serve_takes_the_onnx_backend_flags():
+    from byeglasses.cli import build_parser
+
+    args = build_parser().parse_args(["serve", "--backend", "onnx", "--onnx", "g.onnx"])
+    assert args.backend == "onnx" and args.onnx == "g.onnx"

@@ -22,6 +22,9 @@ def _add_model_options(p) -> None:
                    help="generator checkpoint (.safetensors); default: the model shipped with the package")
     p.add_argument("--device", default=DEFAULTS.device,
                    help="cpu, cuda, cuda:N or mps; default: CUDA, else MPS, else CPU")
+    p.add_argument("--backend", choices=("torch", "onnx"), default=DEFAULTS.backend,
+                   help="run the generator with PyTorch or with ONNX Runtime (CPU)")
+    p.add_argument("--onnx", default=None, help="ONNX generator for --backend onnx (see `byeglasses export-onnx`)")
     p.add_argument("--threshold", type=float, default=DEFAULTS.threshold,
                    help="glasses-mask probability from which a pixel counts as glasses")
     p.add_argument("--glasses-threshold", type=float, default=DEFAULTS.glasses_threshold,
@@ -59,9 +62,6 @@ def configure_parser(p) -> None:
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files, folders (their images) or glob patterns")
     p.add_argument("-o", "--outdir", required=True, help="folder for the outputs, named like the inputs")
     _add_model_options(p)
-    p.add_argument("--backend", choices=("torch", "onnx"), default=DEFAULTS.backend,
-                   help="run the generator with PyTorch or with ONNX Runtime (CPU)")
-    p.add_argument("--onnx", default=None, help="ONNX generator for --backend onnx (see `byeglasses export-onnx`)")
     p.add_argument("--min-face", type=float, default=DEFAULTS.min_face,
                    help="smallest face to process, in pixels (dlib box side); default: 1/8 of the photo's "
                         "long side, at least 80. Smaller values find smaller faces but detect more slowly")

@@ -136,10 +136,12 @@ class GlassesRemover:
     """`GlassesRemover().remove(image)` with the shipped model, or `GlassesRemover(settings=
     RemovalSettings(...))`; keyword arguments build the settings too (`GlassesRemover(checkpoint=...,
     threshold=0.4)`). `generator=` any module with the Generator's interface (`resolution=` its
-    input side) instead of a checkpoint."""
+    input side) instead of a checkpoint; with backend="onnx", `session=` an ONNX Runtime session
+    already open (another remover's `session`) instead of opening `onnx` again."""
 
     def __init__(self, checkpoint: Optional[PathLike] = None, *, settings: Optional[RemovalSettings] = None,
-                 generator: Optional[torch.nn.Module] = None, resolution: Optional[int] = None, **overrides):
+                 generator: Optional[torch.nn.Module] = None, resolution: Optional[int] = None,
+                 session=None, **overrides):
         if checkpoint is not None:
             overrides["checkpoint"] = checkpoint
         try:
@@ -149,9 +151,13 @@ class GlassesRemover:
         self.settings = s = settings
         self._session = None
         if s.backend == "onnx":
-            from .onnx import open_session
+            if session is not None:  # shared with another remover (the web page: one per request)
+                self._session, self.resolution = session, int(resolution or session.get_inputs()[0].shape[-1])
+            else:
+                from .onnx import open_session
 
-            self._session, self.resolution = open_session(s.onnx, s.onnx_threads)
+                self._session, self.resolution = open_session(s.onnx, s.onnx_threads)
+            self.generator = None
             self.device = torch.device("cpu")
         else:
             if generator is None:
@@ -169,6 +175,11 @@ class GlassesRemover:
         self.judge = GlassesJudge(s.classifier, device=str(self.device))
 
     # -- stages -------------------------------------------------------------------------------
+
+    @property
+    def session(self):
+        """The ONNX Runtime session of backend="onnx" (None with torch)."""
+        return self._session
 
     def detection_scale(self, image_shape) -> float:
         """Scale of the copy the detector sees: a face of `min_face` pixels becomes HOG-sized."""

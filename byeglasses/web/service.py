@@ -65,16 +65,21 @@ class RemovalService:
     def model(self, device: Optional[str]) -> GlassesRemover:
         """The remover holding the generator on `device` (None: CUDA, else MPS, else CPU), loaded
         on first use."""
+        if self.defaults.backend == "onnx":  # ONNX Runtime runs on the CPU whatever the device: one session
+            device = self.defaults.device
         with self._load_lock:
             if device not in self._models:
                 self._models[device] = GlassesRemover(settings=replace(self.defaults, device=device))
             return self._models[device]
 
     def remover(self, settings: RemovalSettings) -> GlassesRemover:
-        """A remover for one request: its own settings, the shared generator."""
+        """A remover for one request: its own settings, the shared generator (or ONNX session)."""
         shared = self.model(settings.device)
-        return GlassesRemover(settings=replace(settings, checkpoint=self.defaults.checkpoint),
-                              generator=shared.generator, resolution=shared.resolution)
+        settings = replace(settings, checkpoint=self.defaults.checkpoint, backend=self.defaults.backend,
+                           onnx=self.defaults.onnx)
+        if settings.backend == "onnx":
+            return GlassesRemover(settings=settings, session=shared.session, resolution=shared.resolution)
+        return GlassesRemover(settings=settings, generator=shared.generator, resolution=shared.resolution)
 
     def process(self, paths: Sequence, settings: Optional[RemovalSettings] = None,
                 quality: int = QUALITY) -> List[PhotoResult]:
