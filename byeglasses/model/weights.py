@@ -168,11 +168,10 @@ def average_generators(paths) -> Tuple[Generator, Config]:
     generator, config = load_generator(paths[0], device="cpu")
     total = {k: v.detach().clone().double() for k, v in generator.state_dict().items() if v.is_floating_point()}
     for path in paths[1:]:
-        tensors, meta = read_checkpoint(path)
-        if asdict(stored_config(path, meta).model) != asdict(config.model):
+        other, other_config = load_generator(path, device="cpu")  # built as its own config says
+        if asdict(other_config.model) != asdict(config.model):
             raise CheckpointError(f"{path}: its model settings differ from {paths[0]}'s; "
                                   "only generators of one architecture can be averaged")
-        other, _ = load_generator(path, device="cpu")
         for k, v in other.state_dict().items():
             if k in total:
                 total[k] += v.double()
