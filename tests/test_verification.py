@@ -3,8 +3,9 @@ import json
 import numpy as np
 import pytest
 
-from byeglasses.evaluation.verification import (eye_boxes, eye_detail, judge_face, markdown_table, read_pairs,
-                                                 roc_auc, run_verification, tar_at_far, verification_metrics)
+from byeglasses.evaluation.verification import (eye_boxes, eye_detail, judge_face, markdown_table, read_lens_labels,
+                                                 read_pairs, roc_auc, run_verification, tar_at_far,
+                                                 verification_metrics)
 from byeglasses.errors import InputError
 
 
@@ -112,6 +113,8 @@ def test_run_verification_on_a_tiny_set(tiny_fv, tmp_path):
     # the judge's verdict per probe and method, to find the outputs that still wear glasses
     (probe_name,) = res["per_probe"]
     assert res["per_probe_glasses"] == {probe_name: {"glasses on": 1.0, "unchanged": 1.0, "blurred": 1.0}}
+    detail = res["per_probe_detail"][probe_name]
+    assert detail["glasses on"] == detail["unchanged"] == 1.0 and detail["blurred"] < 0.5
     # the breakdown by how dark the eyes are: every probe in one quarter, an unchanged photo no closer
     for name in ("glasses on", "unchanged", "blurred"):
         assert sum(q["probes"] for q in res["by_darkness"][name]) == 1
@@ -142,6 +145,48 @@ def test_eval_verification_command(tiny_fv, tiny_checkpoint, tmp_path, capsys):
     assert result["variants"] == {"change blend": {"blend": "change"}}
     assert "| glasses on |" in out.with_suffix(".md").read_text()
     assert "verified 1 glasses photos of 1 people against 5" in capsys.readouterr().out
+
+
+def test_figures_by_kind_of_lens(tiny_fv, tmp_path, capsys):
+    """--lens-labels: the same figures for each hand-labelled kind of lens; a probe without a label
+    counts as "unlabelled", not as clear."""
+    from byeglasses.cli import main
+
+    root, _ = tiny_fv
+    labels = tmp_path / "labels.json"
+    labels.write_text(json.dumps({"description": "test", "labels": {"g0.png": "tinted", "elsewhere": "dark"}}))
+    assert read_lens_labels(labels) == {"g0": "tinted", "elsewhere": "dark"}
+    res = run_verification(root / "glasses", root / "plain", root / "pairs.json",
+                           {"unchanged": lambda rgb: rgb.copy()}, glasses_judge=lambda rgb, lm: 0.9,
+                           cache=tmp_path / "c.npz", progress=False, lens_labels=read_lens_labels(labels))
+    on, same = res["by_lens"]["glasses on"], res["by_lens"]["unchanged"]
+    assert list(on) == ["tinted"] and on["tinted"]["probes"] == 1
+    assert on["tinted"]["genuine_distance"] == pytest.approx(res["methods"]["glasses on"]["genuine_distance"])
+    assert on["tinted"]["closer_share"] is None and same["tinted"]["closer_share"] == 0.0
+    assert same["tinted"]["still_glasses"] == 1.0 and same["tinted"]["eye_detail"] == pytest.approx(1.0)
+    assert "tinted (1)" in markdown_table(res)
+    res = run_verification(root / "glasses", root / "plain", root / "pairs.json", {}, cache=tmp_path / "c.npz",
+                           progress=False, lens_labels={})
+    assert list(res["by_lens"]["glasses on"]) == ["unlabelled"]
+    assert run_verification(root / "glasses", root / "plain", root / "pairs.json", {}, cache=tmp_path / "c.npz",
+                            progress=False)["by_lens"] is None
+    # a label that is not a kind of lens is named with its file and probe
+    labels.write_text(json.dumps({"labels": {"g0": "blue"}}))
+    with pytest.raises(InputError, match="labels.json.*'g0'.*'blue'"):
+        read_lens_labels(labels)
+    assert main(["eval-verification", str(root), "--lens-labels", str(labels)]) == 2
+    err = capsys.readouterr().err
+    assert "'blue'" in err and "Traceback" not in err
+    labels.write_text(json.dumps({"g0": "clear"}))
+    with pytest.raises(InputError, match="expected"):
+        read_lens_labels(labels)
+
+
+def test_shipped_fv_dev_lens_labels_are_valid():
+    from pathlib import Path
+
+    labels = read_lens_labels(Path(__file__).resolve().parents[1] / "benchmarks" / "fv_dev_lens_labels.json")
+    assert len(labels) == 309 and set(labels.values()) == {"clear", "tinted", "dark", "other"}
 
 
 def test_eval_verification_rejects_bad_input(tmp_path, capsys):

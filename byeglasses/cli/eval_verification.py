@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ByeGlassesError, SettingError
-from ..evaluation.verification import markdown_table, run_verification
+from ..evaluation.verification import markdown_table, read_lens_labels, run_verification
 from ..files import check_output_file, report
 from ..pipeline.remover import GlassesRemover, RemovalSettings
 from .remove import _add_model_options, settings_from_args
@@ -29,6 +29,10 @@ def configure_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("--variant", action="append", default=[], metavar="NAME:FIELD=V,...",
                    help="also score removal with these settings changed, e.g. 'mask blend:blend=mask' or "
                         "'other model:checkpoint=runs/x/model.safetensors' (repeatable)")
+    p.add_argument("--lens-labels", metavar="FILE",
+                   help="also give the figures for each kind of lens (clear, tinted, dark), from hand labels: "
+                        "{\"labels\": {stem: clear|tinted|dark|other}}; fv-dev's: "
+                        "benchmarks/fv_dev_lens_labels.json")
     p.add_argument("--telea", action="store_true",
                    help="also score OpenCV Telea inpainting inside the region the model blends in")
     _add_model_options(p)
@@ -81,6 +85,7 @@ def run(args) -> int:
     variants = [parse_variant(v, base) for v in args.variant]
     if args.out:
         check_output_file(args.out, "out")
+    lens_labels = read_lens_labels(args.lens_labels) if args.lens_labels else None
     folder = Path(args.folder)
     for sub in ("glasses", "plain", "pairs.json"):
         if not (folder / sub).exists():
@@ -102,7 +107,8 @@ def run(args) -> int:
         cache = landmarks.parent.parent / "verification" / landmarks.name
     result = run_verification(folder / "glasses", folder / "plain", folder / "pairs.json", methods,
                               glasses_judge=remover.judge, limit=args.count, start=args.start, cache=cache,
-                              save_dir=Path(args.save_outputs) if args.save_outputs else None)
+                              save_dir=Path(args.save_outputs) if args.save_outputs else None,
+                              lens_labels=lens_labels)
     result["settings"] = {k: (str(v) if v is not None else None) for k, v in vars(base).items()}
     result["variants"] = {name: {k: str(v) for k, v in vars(s).items() if getattr(base, k) != v}
                           for name, s in variants}

@@ -166,6 +166,28 @@ def read_pairs(path) -> Dict[str, Dict[str, List[str]]]:
     return pairs
 
 
+LENS_CLASSES = ("clear", "tinted", "dark", "other")
+
+
+def read_lens_labels(path) -> Dict[str, str]:
+    """What each probe's lenses are, by hand: `{"labels": {stem: "clear" | "tinted" | "dark" |
+    "other"}}` (a "description" beside "labels" is allowed) -> {stem: class}. "clear": the eyes are
+    seen through untinted lenses; "tinted": seen through a coloured or light grey tint; "dark":
+    sunglasses, mirrored or opaque lenses (the eyes must be invented); "other": not glasses."""
+    path = Path(path)
+    try:
+        raw = json.loads(path.read_text())
+    except (OSError, ValueError) as e:
+        raise InputError(f"{path}: not a readable lens-labels file ({e})") from None
+    labels = raw.get("labels") if isinstance(raw, dict) else None
+    if not isinstance(labels, dict) or not labels:
+        raise InputError(f"{path}: expected {{\"labels\": {{stem: one of {', '.join(LENS_CLASSES)}}}}}")
+    for stem, label in labels.items():
+        if label not in LENS_CLASSES:
+            raise InputError(f"{path}: {stem!r} is labelled {label!r}, not one of {', '.join(LENS_CLASSES)}")
+    return {Path(str(stem)).stem: label for stem, label in labels.items()}
+
+
 def _find(folder: Path, stem: str) -> Optional[Path]:
     from ..files import IMAGE_SUFFIXES
 
@@ -218,10 +240,13 @@ def plain_descriptors(paths: Sequence[Path], cache: Optional[Path], progress: bo
 
 def run_verification(glasses_dir, plain_dir, pairs_file, methods: Dict[str, Method],
                      glasses_judge: Optional[GlassesJudge] = None, limit: Optional[int] = None, start: int = 0,
-                     cache: Optional[Path] = None, progress: bool = True, save_dir: Optional[Path] = None) -> dict:
+                     cache: Optional[Path] = None, progress: bool = True, save_dir: Optional[Path] = None,
+                     lens_labels: Optional[Dict[str, str]] = None) -> dict:
     """The verification benchmark: each glasses photo, as it is ("glasses on") and after each of
     `methods`, against every glasses-free photo of the same person (genuine pairs) and of the other
-    people (impostor pairs). Returns {"methods": {name: metrics}, "skipped": {...}, ...}."""
+    people (impostor pairs). Returns {"methods": {name: metrics}, "skipped": {...}, ...}. With
+    `lens_labels` ({stem: class}, `read_lens_labels`), "by_lens" holds the figures for each kind of
+    lens."""
     from tqdm import tqdm
 
     glasses_dir, plain_dir = Path(glasses_dir), Path(plain_dir)
@@ -320,7 +345,31 @@ def run_verification(glasses_dir, plain_dir, pairs_file, methods: Dict[str, Meth
                               "closer_share": (None if name == "glasses on" else
                                                _nanmean(per_probe[quarter == q] < base_genuine[quarter == q]))}
                              for q in range(4)]
-    return {"methods": results, "by_darkness": by_darkness, "probes": len(probes), "gallery": int(len(gallery)),
+    by_lens = None
+    if lens_labels is not None:
+        kinds = np.array([lens_labels.get(Path(p.name).stem, "unlabelled") for p in probes])
+        by_lens = {}
+        for name in names:
+            per_probe = np.array([np.linalg.norm(gallery[gallery_person == p.person] - p.outputs[name].descriptor,
+                                                 axis=1).mean() for p in probes])
+            if name == "glasses on":
+                base_per_probe = per_probe
+            rows = {}
+            for kind in (*LENS_CLASSES, "unlabelled"):
+                sel = kinds == kind
+                if not sel.any():
+                    continue
+                chosen = [p for p, s in zip(probes, sel) if s]
+                rows[kind] = {"probes": int(sel.sum()),
+                              "genuine_distance": _nanmean(per_probe[sel]),
+                              "closer_share": (None if name == "glasses on" else
+                                               _nanmean(per_probe[sel] < base_per_probe[sel])),
+                              "still_glasses": (float(np.mean([p.glasses[name] >= 0.5 for p in chosen]))
+                                                if glasses_judge is not None else None),
+                              "eye_detail": float(np.nanmedian([p.detail[name] for p in chosen]))}
+            by_lens[name] = rows
+    return {"methods": results, "by_darkness": by_darkness, "by_lens": by_lens,
+            "probes": len(probes), "gallery": int(len(gallery)),
             "people": int(len(set(p.person for p in probes))), "skipped": skipped,
             "seconds": time.perf_counter() - t0,
             "per_probe": {p.name: {n: float(np.linalg.norm(
@@ -328,7 +377,13 @@ def run_verification(glasses_dir, plain_dir, pairs_file, methods: Dict[str, Meth
                 for n in names} for p in probes},
             # the classifier's P(glasses) for each probe and method: which outputs still wear glasses
             "per_probe_glasses": ({p.name: {n: round(float(p.glasses[n]), 4) for n in names} for p in probes}
-                                  if glasses_judge is not None else None)}
+                                  if glasses_judge is not None else None),
+            # eye detail kept, output over input, for each probe and method
+            "per_probe_detail": {p.name: {n: _round(p.detail[n]) for n in names} for p in probes}}
+
+
+def _round(value: float, digits: int = 4) -> Optional[float]:
+    return round(float(value), digits) if np.isfinite(value) else None
 
 
 def _nanmean(values: np.ndarray) -> Optional[float]:
@@ -372,5 +427,24 @@ def markdown_table(result: dict) -> str:
             for q in quarters:
                 d, c = q["genuine_distance"], q["closer_share"]
                 cells.append("—" if d is None else f"{d:.3f}" + ("" if c is None else f" ({c:.0%})"))
+            lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    if result.get("by_lens"):
+        kinds = list(next(iter(result["by_lens"].values())))
+        lines += ["", "By kind of lens (hand labels): genuine distance ↓ (share closer than with the glasses on), "
+                  "still glasses, eye detail kept:", "",
+                  "| probes | " + " | ".join(f"{k} ({result['by_lens']['glasses on'][k]['probes']})" for k in kinds)
+                  + " |", "|---" * (len(kinds) + 1) + "|"]
+        for name, rows in result["by_lens"].items():
+            cells = []
+            for k in kinds:
+                r = rows[k]
+                text = "—" if r["genuine_distance"] is None else f"{r['genuine_distance']:.3f}"
+                if r["closer_share"] is not None:
+                    text += f" ({r['closer_share']:.0%})"
+                if r["still_glasses"] is not None:
+                    text += f" · {r['still_glasses']:.0%}"
+                if np.isfinite(r["eye_detail"]):
+                    text += f" · {r['eye_detail']:.2f}"
+                cells.append(text)
             lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
