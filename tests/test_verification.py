@@ -186,7 +186,7 @@ def test_shipped_fv_dev_lens_labels_are_valid():
     from pathlib import Path
 
     labels = read_lens_labels(Path(__file__).resolve().parents[1] / "benchmarks" / "fv_dev_lens_labels.json")
-    assert len(labels) == 309 and set(labels.values()) == {"clear", "tinted", "dark", "other"}
+    assert len(labels) == 309 and set(labels.values()) == {"clear", "tinted", "dark", "other", "none"}
 
 
 def test_eval_verification_rejects_bad_input(tmp_path, capsys):

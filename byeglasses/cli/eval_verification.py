@@ -31,7 +31,7 @@ def configure_parser(p: argparse.ArgumentParser) -> None:
                         "'other model:checkpoint=runs/x/model.safetensors' (repeatable)")
     p.add_argument("--lens-labels", metavar="FILE",
                    help="also give the figures for each kind of lens (clear, tinted, dark), from hand labels: "
-                        "{\"labels\": {stem: clear|tinted|dark|other}}; fv-dev's: "
+                        "{\"labels\": {stem: clear|tinted|dark|other|none}}; fv-dev's: "
                         "benchmarks/fv_dev_lens_labels.json")
     p.add_argument("--telea", action="store_true",
                    help="also score OpenCV Telea inpainting inside the region the model blends in")

@@ -166,14 +166,15 @@ def read_pairs(path) -> Dict[str, Dict[str, List[str]]]:
     return pairs
 
 
-LENS_CLASSES = ("clear", "tinted", "dark", "other")
+LENS_CLASSES = ("clear", "tinted", "dark", "other", "none")
 
 
 def read_lens_labels(path) -> Dict[str, str]:
     """What each probe's lenses are, by hand: `{"labels": {stem: "clear" | "tinted" | "dark" |
-    "other"}}` (a "description" beside "labels" is allowed) -> {stem: class}. "clear": the eyes are
-    seen through untinted lenses; "tinted": seen through a coloured or light grey tint; "dark":
-    sunglasses, mirrored or opaque lenses (the eyes must be invented); "other": not glasses."""
+    "other" | "none"}}` (a "description" beside "labels" is allowed) -> {stem: class}. "clear": the
+    eyes are seen through untinted lenses; "tinted": seen through a coloured or light grey tint;
+    "dark": sunglasses, mirrored or opaque lenses (the eyes must be invented); "other": something
+    else over the eyes (a costume mask); "none": no glasses to be seen (the set's label is wrong)."""
     path = Path(path)
     try:
         raw = json.loads(path.read_text())
