@@ -5,7 +5,7 @@ import cv2
 import numpy as np
 import torch
 
-from byeglasses.pipeline.geometry import eye_regions, fill_holes, lens_keep, lens_patch
+from byeglasses.pipeline.geometry import correct_lens, eye_regions, fill_holes, lens_keep, lens_patch
 from byeglasses.pipeline.remover import GlassesRemover
 
 R = 256
@@ -70,6 +70,32 @@ def test_a_clear_lens_keeps_its_own_pixels_and_the_rim_is_replaced():
     assert _laplacian_var(y_hat, inside) < 0.2 * _laplacian_var(crop / 0.85, inside)
     # the rim takes the generator's pixels
     assert np.abs(patch[rim] - y_hat[rim]).max() < 30.0
+
+
+def test_correct_lens_scales_a_tint_back_and_subtracts_a_veil():
+    """A tint (the lens lets through a share of the light) is undone by scaling up; a veil (glare
+    or haze added over the face) by subtracting it, which keeps the face's contrast where scaling
+    down would flatten it."""
+    rng = np.random.default_rng(0)
+    face = np.clip(120 + 40 * rng.standard_normal((64, 64, 3)), 0, 255).astype(np.float32)
+    face = cv2.GaussianBlur(face, (0, 0), 1.0)
+    tinted = face * 0.6
+    np.testing.assert_allclose(correct_lens(tinted, np.full_like(face, 1 / 0.6), 4.0), np.clip(face, 0, 255),
+                               atol=1e-3)
+    # a veil of 40 levels; the gain map brings the local mean back: (m) / (m + 40)
+    veiled = face + 40.0
+    gain = np.full_like(face, face.mean() / veiled.mean())
+    out = correct_lens(veiled, gain, 4.0)
+    assert abs(out.mean() - face.mean()) < 1.0
+    assert out.std() > 0.95 * face.std()  # the face's own contrast
+    assert (veiled * gain).std() < 0.8 * face.std()  # what scaling down would have given
+    # mixed maps stay within 0..255 and leave gain 1 untouched
+    gain = np.ones_like(face)
+    gain[:, :32] = 2.5
+    gain[:, 32:48] = 0.4
+    out = correct_lens(face, gain, 4.0)
+    assert out.min() >= 0 and out.max() <= 255
+    np.testing.assert_array_equal(out[:, 48:], face[:, 48:])
 
 
 def test_a_dark_lens_takes_the_generators_eyes():

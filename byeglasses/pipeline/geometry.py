@@ -19,6 +19,8 @@ CHANGE_LOW_LENS, CHANGE_HIGH_LENS = 10.0, 30.0
 OUTLIER_LOW, OUTLIER_HIGH = 30.0, 60.0
 # Around the eye (its lids and lashes), a pixel is replaced from RIM_LOW..RIM_HIGH levels of change.
 RIM_LOW, RIM_HIGH = 50.0, 90.0
+# Smoothness of the lens blend's gain map (Gaussian sigma), a fraction of the crop side.
+GAIN_SIGMA = 0.02
 
 
 def similarity_transform(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
@@ -200,15 +202,30 @@ def fill_holes(region: np.ndarray, close: float = 0.012) -> np.ndarray:
     return (region | cv2.erode(filled, disk, borderValue=0)).astype(np.uint8)
 
 
+def correct_lens(photo: np.ndarray, gain: np.ndarray, sigma: float) -> np.ndarray:
+    """The face behind a lens, from the photo's pixels (H, W, 3) and the lens blend's smooth gain
+    map (H, W, 3; `lens_keep`), float 0..255. Where the lens darkens or tints the face (gain >= 1)
+    the light it let through is scaled back up, photo·gain. Where it brightens it (gain < 1: glare,
+    a reflection, a haze laid over the face) the veil is subtracted instead, photo - (1 - gain)·
+    blur(photo) with the gain map's own smoothness `sigma` (pixels): that keeps the face's own
+    contrast, where scaling down would flatten the eyes by the same factor."""
+    x = photo.astype(np.float32)
+    out = x * np.maximum(gain, 1.0)
+    veil = 1.0 - np.minimum(gain, 1.0)
+    if (veil > 0).any():
+        out -= veil * cv2.GaussianBlur(x, (0, 0), max(sigma, 0.5))
+    return np.clip(out, 0.0, 255.0)
+
+
 def lens_keep(crop: np.ndarray, y_hat: np.ndarray, glasses: np.ndarray, eyes: Sequence[np.ndarray],
-              threshold: float = 0.5, rim: Tuple[float, float] = (0.012, 0.03), sigma: float = 0.02,
+              threshold: float = 0.5, rim: Tuple[float, float] = (0.012, 0.03), sigma: float = GAIN_SIGMA,
               tint: Tuple[float, float] = (1.5, 2.5), low: float = CHANGE_LOW_LENS,
               high: float = CHANGE_HIGH_LENS, other_eyes: Optional[Sequence[np.ndarray]] = None
               ) -> Tuple[np.ndarray, np.ndarray]:
     """Replace only what the glasses hide. Returns (keep (R, R) in [0, 1], gain (R, R, 3)): where
-    the face shows through the lenses it keeps its own pixels times `gain`, a smooth map that
-    brings them to the generator's local brightness and colour (taking off a tint); the patch is
-    ŷ + keep·(gain·x - ŷ). `gain` is smooth, so the photo's own pixels can be used at full
+    the face shows through the lenses it keeps its own pixels corrected by `gain`, a smooth map
+    that brings them to the generator's local brightness and colour (taking off a tint or a veil:
+    `correct_lens`); the patch is ŷ + keep·(correct_lens(x, gain) - ŷ). `gain` is smooth, so the photo's own pixels can be used at full
     resolution (`lens_patch` is the same in crop pixels). Kept:
 
     - seen through: where the lens darkens, brightens or tints the face by less than tint[0]
@@ -245,7 +262,8 @@ def lens_keep(crop: np.ndarray, y_hat: np.ndarray, glasses: np.ndarray, eyes: Se
     # how much the lens darkens or tints the face, all pixels counted (a dark lens is all "change")
     shade = up(np.abs(np.log((blur(gs) + 4.0) / (blur(xs) + 4.0))).max(axis=2))
     seen = 1.0 - _smoothstep(shade, np.log(tint[0]), np.log(tint[1]))
-    corrected = np.clip(x * gain, 0.0, 255.0)
+    corrected = np.clip(x * gain, 0.0, 255.0)  # compared with ŷ by scaling alone: on fv-dev, keeping by
+    # the veil-corrected pixel instead left glasses on more faces (7.1% against 6.5%)
     def around(pad):  # where the eyes are by both estimates
         region = eye_regions(eyes, r, pad=pad)
         return region if other_eyes is None else np.minimum(region, eye_regions(other_eyes, r, pad=pad))
@@ -263,4 +281,4 @@ def lens_patch(crop: np.ndarray, y_hat: np.ndarray, glasses: np.ndarray, eyes: S
     """`lens_keep` applied in crop pixels: (patch (R, R, 3) float 0..255, keep (R, R))."""
     keep, gain = lens_keep(crop, y_hat, glasses, eyes, threshold)
     g = y_hat.astype(np.float32)
-    return g + keep[..., None] * (np.clip(crop * gain, 0.0, 255.0) - g), keep
+    return g + keep[..., None] * (correct_lens(crop, gain, GAIN_SIGMA * crop.shape[0]) - g), keep

@@ -14,7 +14,8 @@ import numpy as np
 import torch
 
 from ..errors import SettingError
-from .geometry import align, blend_weight, change_weight, estimate_alignment, lens_keep, paste_back, unalign
+from .geometry import (GAIN_SIGMA, align, blend_weight, change_weight, correct_lens, estimate_alignment, lens_keep,
+                       paste_back, unalign)
 from .imageio import Photo, from_array, read_image
 
 # dlib's HOG detector finds faces from about 80 px: the photo is shrunk so that the smallest
@@ -357,7 +358,7 @@ class GlassesRemover:
                 keep, gain = lens_keep(crop, y_hat, m, eyes, self.settings.threshold,
                                        other_eyes=None if own is None else [own[:6], own[6:]])
                 keep = unalign(keep, al, box)[..., None]
-                own = np.clip(out[y0:y1, x0:x1] * unalign(gain, al, box), 0.0, 255.0)
+                own = correct_lens(out[y0:y1, x0:x1], unalign(gain, al, box), GAIN_SIGMA * al.resolution / al.scale)
                 patch += keep * (own - patch)
             out, changed = paste_back(out, patch, weight, box)
             region = blend_mask[y0:y1, x0:x1]
