@@ -321,6 +321,7 @@ def run_verification(glasses_dir, plain_dir, pairs_file, methods: Dict[str, Meth
     clear = [p for p, q in zip(probes, quarter) if q >= 1]
     by_darkness = {}
     base_genuine = None
+    genuine_of: Dict[str, np.ndarray] = {}  # each probe's mean genuine distance, per method
     for name in names:
         genuine, impostor, per_probe = [], [], []
         for probe in probes:
@@ -330,6 +331,7 @@ def run_verification(glasses_dir, plain_dir, pairs_file, methods: Dict[str, Meth
             impostor.append(d[~same])
             per_probe.append(d[same].mean() if same.any() else np.nan)
         genuine, impostor, per_probe = np.concatenate(genuine), np.concatenate(impostor), np.array(per_probe)
+        genuine_of[name] = per_probe
         m = verification_metrics(genuine, impostor)
         if base_genuine is None:
             base_genuine = per_probe
@@ -351,10 +353,7 @@ def run_verification(glasses_dir, plain_dir, pairs_file, methods: Dict[str, Meth
         kinds = np.array([lens_labels.get(Path(p.name).stem, "unlabelled") for p in probes])
         by_lens = {}
         for name in names:
-            per_probe = np.array([np.linalg.norm(gallery[gallery_person == p.person] - p.outputs[name].descriptor,
-                                                 axis=1).mean() for p in probes])
-            if name == "glasses on":
-                base_per_probe = per_probe
+            per_probe = genuine_of[name]
             rows = {}
             for kind in (*LENS_CLASSES, "unlabelled"):
                 sel = kinds == kind
@@ -364,7 +363,7 @@ def run_verification(glasses_dir, plain_dir, pairs_file, methods: Dict[str, Meth
                 rows[kind] = {"probes": int(sel.sum()),
                               "genuine_distance": _nanmean(per_probe[sel]),
                               "closer_share": (None if name == "glasses on" else
-                                               _nanmean(per_probe[sel] < base_per_probe[sel])),
+                                               _nanmean(per_probe[sel] < base_genuine[sel])),
                               "still_glasses": (float(np.mean([p.glasses[name] >= 0.5 for p in chosen]))
                                                 if glasses_judge is not None else None),
                               "eye_detail": float(np.nanmedian([p.detail[name] for p in chosen]))}
@@ -373,9 +372,7 @@ def run_verification(glasses_dir, plain_dir, pairs_file, methods: Dict[str, Meth
             "probes": len(probes), "gallery": int(len(gallery)),
             "people": int(len(set(p.person for p in probes))), "skipped": skipped,
             "seconds": time.perf_counter() - t0,
-            "per_probe": {p.name: {n: float(np.linalg.norm(
-                gallery[gallery_person == p.person] - p.outputs[n].descriptor, axis=1).mean())
-                for n in names} for p in probes},
+            "per_probe": {p.name: {n: float(genuine_of[n][i]) for n in names} for i, p in enumerate(probes)},
             # the classifier's P(glasses) for each probe and method: which outputs still wear glasses
             "per_probe_glasses": ({p.name: {n: round(float(p.glasses[n]), 4) for n in names} for p in probes}
                                   if glasses_judge is not None else None),

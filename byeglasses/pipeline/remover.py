@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from ..errors import SettingError
-from .geometry import (GAIN_SIGMA, align, blend_weight, change_weight, correct_lens, estimate_alignment, lens_keep,
+from .geometry import (align, blend_weight, change_weight, correct_lens, estimate_alignment, lens_keep, local_mean,
                        paste_back, unalign)
 from .imageio import Photo, from_array, read_image
 
@@ -358,7 +358,7 @@ class GlassesRemover:
                 keep, gain = lens_keep(crop, y_hat, m, eyes, self.settings.threshold,
                                        other_eyes=None if own is None else [own[:6], own[6:]])
                 keep = unalign(keep, al, box)[..., None]
-                own = correct_lens(out[y0:y1, x0:x1], unalign(gain, al, box), GAIN_SIGMA * al.resolution / al.scale)
+                own = correct_lens(out[y0:y1, x0:x1], unalign(gain, al, box), unalign(local_mean(crop), al, box))
                 patch += keep * (own - patch)
             out, changed = paste_back(out, patch, weight, box)
             region = blend_mask[y0:y1, x0:x1]
