@@ -112,6 +112,34 @@ def test_params_json_round_trip(astro):
     assert np.array_equal(again.x, s.x)
 
 
+def test_dark_lenses_reflect_a_scene(astro):
+    face, lm = astro
+    dist = GlassesDistribution.dark()
+    params = [dist.sample(np.random.default_rng(seed)) for seed in range(200)]
+    dark = sum(p.lens in ("sunglasses", "mirrored", "gradient") for p in params)
+    assert dark > 120  # mostly dark lenses
+    assert all((p.scene > 0) == (p.lens in dist.scene_lenses) for p in params)
+    assert all(0.1 <= p.scene <= 0.55 for p in params if p.scene > 0)
+    # the ordinary mix draws no scene, and its draws are what they were before the scene existed
+    assert all(GlassesDistribution().sample(np.random.default_rng(seed)).scene == 0 for seed in range(50))
+    p = next(p for p in params if p.lens == "sunglasses" and p.scene > 0.3)
+    p.glares = []
+    with_scene = synthesize(face, lm, 0, params=p)
+    check_sample(with_scene, face)
+    plain = GlassesParams.from_dict({**asdict(p), "scene": 0.0})
+    without = synthesize(face, lm, 0, params=plain)
+    # the scene lies on the lenses only: the same pixels change, and they change by a lot
+    assert np.array_equal(with_scene.glasses_mask, without.glasses_mask)
+    lenses = np.abs(with_scene.x.astype(int) - without.x).max(2) > 0
+    assert lenses.sum() > 500 and with_scene.glasses_mask[lenses].all()
+    assert np.abs(with_scene.x[lenses].astype(int) - without.x[lenses]).mean() > 10
+    # the scene is part of the recorded parameters: the same pair again from JSON
+    again = synthesize(face, lm, 1, params=GlassesParams.from_dict(json.loads(json.dumps(asdict(p)))))
+    assert np.array_equal(again.x, with_scene.x)
+    other = synthesize(face, lm, 0, params=GlassesParams.from_dict({**asdict(p), "scene_seed": p.scene_seed + 1}))
+    assert not np.array_equal(other.x, with_scene.x)
+
+
 def test_face_shape_mask_covers_face_and_forehead(astro):
     face, lm = astro
     m = face_shape_mask(lm, 256, 256)

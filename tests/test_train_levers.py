@@ -74,6 +74,14 @@ def test_thin_frames_mix():
     rng = np.random.default_rng(1)
     frames = [mixed.sample(rng).frame for _ in range(400)]
     assert 0.5 < frames.count("metal") / 400 < 0.85  # half thin, plus the ordinary mix's metal share
+    # a second share: dark lenses with a reflected scene
+    mixed = MixedDistribution(GlassesDistribution(), GlassesDistribution.thin(), 0.25, GlassesDistribution.dark(), 0.5)
+    rng = np.random.default_rng(2)
+    drawn = [mixed.sample(rng) for _ in range(400)]
+    assert 0.4 < sum(p.scene > 0 for p in drawn) / 400 < 0.5  # half dark, most of them with a scene
+    assert 0.2 < sum(p.frame == "metal" and p.frame_thickness <= 0.022 and p.scene == 0 for p in drawn) / 400 < 0.35
+    with pytest.raises(ValueError, match="at most 1"):
+        MixedDistribution(GlassesDistribution(), GlassesDistribution.thin(), 0.6, GlassesDistribution.dark(), 0.6)
 
 
 def test_init_starts_from_the_checkpoints_weights(astronaut_faces, tmp_path):
@@ -104,12 +112,18 @@ def test_train_command_with_every_lever(astronaut_faces, tmp_path, capsys):
     out = tmp_path / "run"
     rc = cli.main(["train", "--preset", "tiny", "--faces", str(astronaut_faces), "--out", str(out), "--steps", "2",
                    "--init", str(first / "checkpoint.safetensors"), "--real-glasses", str(astronaut_faces),
-                   "--thin-frames", "0.5", "--set", "loss.lambda_gan_real=0.5", "--set", "train.log_every=1"])
+                   "--thin-frames", "0.5", "--dark-glasses", "0.25", "--set", "loss.lambda_gan_real=0.5",
+                   "--set", "train.log_every=1"])
     assert rc == 0
     records = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
     assert [r["step"] for r in records] == [1, 2] and all("g_real" in r and "d_real" in r for r in records)
     config = json.loads((out / "config.json").read_text())
     assert config["train"]["thin_frames"] == 0.5 and config["loss"]["lambda_gan_real"] == 0.5
+    assert config["train"]["dark_glasses"] == 0.25
     assert cli.main(["train", "--preset", "tiny", "--faces", str(astronaut_faces), "--out", str(tmp_path / "x"),
                      "--thin-frames", "2"]) == 2
     assert "--thin-frames" in capsys.readouterr().err
+    assert cli.main(["train", "--preset", "tiny", "--faces", str(astronaut_faces), "--out", str(tmp_path / "x"),
+                     "--thin-frames", "0.6", "--dark-glasses", "0.6"]) == 2
+    err = capsys.readouterr().err
+    assert "--dark-glasses" in err and "at most 1" in err and not (tmp_path / "x").exists()

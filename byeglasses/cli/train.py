@@ -63,13 +63,17 @@ def configure_parser(p: argparse.ArgumentParser) -> None:
                    "for the real-photo terms (--set loss.lambda_gan_real=... / loss.lambda_id_real=...)")
     p.add_argument("--thin-frames", type=float,
                    help="share of synthesized glasses drawn as thin metal or rimless frames (default: 0)")
+    p.add_argument("--dark-glasses", type=float,
+                   help="share of synthesized glasses drawn as sunglasses and dark or mirrored lenses that reflect "
+                   "a scene, with thick dark frames (default: 0)")
     p.add_argument("--set", action="append", default=[], metavar="SECTION.FIELD=VALUE",
                    help="override a config field, e.g. --set loss.lambda_id=0 (repeatable)")
 
 
 # config fields that have their own flag; the others are set with --set SECTION.FIELD=VALUE
 FLAGS = {"train.steps": "--steps", "train.batch_size": "--batch-size", "loss.identity": "--identity",
-         "train.init": "--init", "train.real_glasses": "--real-glasses", "train.thin_frames": "--thin-frames"}
+         "train.init": "--init", "train.real_glasses": "--real-glasses", "train.thin_frames": "--thin-frames",
+         "train.dark_glasses": "--dark-glasses"}
 
 
 def config_from_args(args) -> Config:
@@ -97,7 +101,7 @@ def _config_from_args(args) -> Config:
     if args.identity is not None:
         config.loss.identity = args.identity
     for flag, section, name in (("init", "train", "init"), ("real_glasses", "train", "real_glasses"),
-                                ("thin_frames", "train", "thin_frames")):
+                                ("thin_frames", "train", "thin_frames"), ("dark_glasses", "train", "dark_glasses")):
         if getattr(args, flag, None) is not None:
             setattr(getattr(config, section), name, getattr(args, flag))
     config.validate()

@@ -28,6 +28,7 @@ _RANGES: Dict[str, Dict[str, Tuple[type, Optional[float], Optional[float]]]] = {
               "sample_every": (int, 1, None), "log_every": (int, 1, None),
               "no_glasses": (float, 0, 1), "seed": (int, 0, 2 ** 32 - 1), "compile": (bool, None, None),
               "channels_last": (bool, None, None), "init": (str, None, None), "thin_frames": (float, 0, 1),
+              "dark_glasses": (float, 0, 1),
               "real_glasses": (str, None, None), "precision": (str, None, None)},
 }
 PRECISIONS = ("auto", "bf16", "fp32")
@@ -173,6 +174,9 @@ class TrainConfig:
     # share of synthesized glasses drawn as thin metal or rimless frames (GlassesDistribution.thin()),
     # the frames real photos keep most often; 0: the ordinary mix only
     thin_frames: float = 0.0
+    # share drawn as sunglasses and dark or mirrored lenses reflecting a scene, with thick dark
+    # frames (GlassesDistribution.dark()), what real photos keep faded or ghosted; 0: none
+    dark_glasses: float = 0.0
     # a folder of real photos of people wearing glasses, framed like --faces, for the
     # loss.lambda_gan_real / lambda_id_real terms; "" for none
     real_glasses: str = ""
@@ -191,6 +195,9 @@ class TrainConfig:
                 self.num_workers, bool) and 0 <= self.num_workers <= 256):
             raise SettingError("train.num_workers", f"must be at least 0 and at most 256, or \"auto\", got {self.num_workers!r}")
         _validate(self, "train")
+        if self.thin_frames + self.dark_glasses > 1:
+            raise SettingError("train.dark_glasses", f"and train.thin_frames ({self.thin_frames:g}) are shares of "
+                               f"the synthesized glasses: together at most 1, got {self.dark_glasses:g}")
         if self.precision not in PRECISIONS:
             raise SettingError("train.precision", f"must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
 

@@ -405,12 +405,26 @@ def _lenses(out, p: GlassesParams, g: _Geometry, lens_k, coords, hw, origin, par
         else:  # a darker edge: view -> m view
             m = 1 + p.edge_ring * ring
             keep, tint_w, white = keep * m, tint_w * m, white * m
+    scene_w = 0.0
+    if p.scene > 0:  # a scene mirrored by both lenses, as one picture seen in a convex mirror
+        sx = sum((-1.0 if k == 0 else 1.0) * (coords[k][0] - 1.1) * lens_k[k] for k in (0, 1))
+        sy = coords[0][1] * lens_k[0] + coords[1][1] * lens_k[1]
+        bulge = 1.0 + 0.25 * (u_ * u_ + sy * sy)
+        picture = _scene(p.scene_seed)
+        th, tw = picture.shape[1:]
+        mx = ((sx * bulge + 2.4) * (tw - 1) / 4.8).astype(np.float32)
+        my = ((sy * bulge + 1.3) * (th - 1) / 2.6).astype(np.float32)
+        scene = np.stack([cv2.remap(plane, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT) for plane in picture])
+        a = p.scene
+        keep, tint_w, white, scene_w = keep * (1 - a), tint_w * (1 - a), white * (1 - a), a
     for k, u0, v0, length, width, ang, strength in p.glares:
         du, dv = coords[int(k)][0] - u0, coords[int(k)][1] - v0
         c, s = math.cos(ang), math.sin(ang)
         r1, r2 = (du * c + dv * s) / length, (-du * s + dv * c) / width
         a = strength * np.exp(-(r1 * r1 + r2 * r2)) * lens_k[int(k)]
         keep, tint_w, white = keep * (1 - a), tint_w * (1 - a), white * (1 - a) + a
+        if p.scene > 0:
+            scene_w = scene_w * (1 - a)
     # out + lens_a (view - out), with view = view0 keep + tint tint_w + 255 white
     seen = lens_a * keep
     if view is out:
@@ -421,8 +435,41 @@ def _lenses(out, p: GlassesParams, g: _Geometry, lens_k, coords, hw, origin, par
         res += (lens_a * tint_w) * tint
     if np.ndim(white) or white:
         res += 255 * lens_a * white
+    if p.scene > 0:
+        res += (lens_a * scene_w) * scene
     full[:, box[0], box[1]] = res
     return full
+
+
+@functools.lru_cache(maxsize=8)
+def _scene(seed: int) -> np.ndarray:
+    """(3, 48, 96) float32 0..255: a small made-up outdoor or indoor scene (bright sky or ceiling,
+    a horizon, a darker ground with texture, a few upright shapes) for lenses to reflect."""
+    rng = np.random.default_rng(seed)
+    h, w = 48, 96
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    horizon = h * rng.uniform(0.3, 0.75) + (xx - w / 2) * rng.uniform(-0.25, 0.25)
+    sky_top = np.array(_jitter_rgb(rng, (150, 185, 230), 40), np.float32)
+    sky_low = np.array(_jitter_rgb(rng, (235, 235, 240), 20), np.float32)
+    ground = np.array(_jitter_rgb(rng, rng.choice([(60, 70, 50), (90, 85, 80), (40, 40, 45), (110, 90, 70)]), 25),
+                      np.float32)
+    t = np.clip(yy / np.maximum(horizon, 1), 0, 1)[None]
+    sky = sky_top[:, None, None] * (1 - t) + sky_low[:, None, None] * t
+    texture = 0.6 + 0.8 * (0.6 * _noise((h, w), 6, rng) + 0.4 * _noise((h, w), 2, rng))
+    below = (yy > horizon).astype(np.float32)
+    out = sky * (1 - below) + ground[:, None, None] * texture * below
+    for _ in range(int(rng.integers(0, 5))):  # trees, buildings, people: dark upright shapes
+        x0 = rng.uniform(0, w)
+        half = rng.uniform(2, 10)
+        top = rng.uniform(0, h * 0.6)
+        shape = ((np.abs(xx - x0) < half) & (yy > top)).astype(np.float32)
+        colour = np.array(_jitter_rgb(rng, (50, 50, 50), 30), np.float32)
+        out += shape * (colour[:, None, None] - out)
+    return np.clip(cv2.GaussianBlur(out.transpose(1, 2, 0), (0, 0), 0.8), 0, 255).transpose(2, 0, 1).copy()
+
+
+def _jitter_rgb(rng: np.random.Generator, rgb, amount: float):
+    return np.clip(np.asarray(rgb, np.float32) + rng.normal(0, amount, 3), 0, 255)
 
 
 def synthesize(face: np.ndarray, landmarks: np.ndarray, seed_or_rng, dist: Optional[GlassesDistribution] = None,

@@ -160,8 +160,9 @@ class Run:
         from ..synth.glasses import GlassesDistribution, MixedDistribution
 
         tc = self.config.train
-        glasses = (MixedDistribution(GlassesDistribution(), GlassesDistribution.thin(), tc.thin_frames)
-                   if tc.thin_frames > 0 else None)
+        glasses = (MixedDistribution(GlassesDistribution(), GlassesDistribution.thin(), tc.thin_frames,
+                                     GlassesDistribution.dark(), tc.dark_glasses)
+                   if tc.thin_frames > 0 or tc.dark_glasses > 0 else None)
         # faces decoded once into a cache file; uint8 items, turned into floats on the device
         dataset = SynthFaceDataset(faces, self.config.model.resolution, seed=tc.seed, cache_path=landmark_cache,
                                    no_glasses=tc.no_glasses, decoded_cache=True, uint8=True,
