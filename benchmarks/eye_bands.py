@@ -1,0 +1,185 @@
+"""Still glasses, judged by eye: contact sheets of the eye band of each photo before and after
+removal, to rate by hand, and the figures from a ratings file.
+
+The classifier's "still glasses" (eval-verification) was trained on whole glasses; the faded
+frames and ghosts that removal leaves are not what it learned, and it misses most of them. This is
+the check a person makes instead: for each photo, the band from brows to nose tip, jaw to jaw
+(from dlib's 68 landmarks on the input), input on the left, output on the right, twice enlarged,
+numbered. A rater gives each number 0 (no trace of the glasses), 1 (a trace: a faint outline,
+tint or ghost one sees when looking for it) or 2 (the glasses are plainly still there: a frame, a
+rim or a lens one would notice).
+
+    # 1. remove, then draw the sheets (36 bands a sheet) and the index of their numbers
+    byeglasses remove ../shared/data/celebahq256/fv-dev/glasses -o out
+    python benchmarks/eye_bands.py sheets ../shared/data/celebahq256/fv-dev/glasses out sheets/
+    # 2. rate each number, then write {"ratings": {"<file stem>": 0|1|2, ...}} (see
+    #    benchmarks/fv_dev_eye_ratings_stage4.json); `index` turns "number rating" lines into it
+    python benchmarks/eye_bands.py index sheets/index.json my_ratings.txt > ratings.json
+    # 3. the figures, by kind of lens, and against the classifier where eval-verification's JSON is given
+    python benchmarks/eye_bands.py summary ratings.json --lens-labels benchmarks/fv_dev_lens_labels.json \
+        --verification docs/results/fv_stage4_lens_all.json --method "after removal"
+"""
+
+import argparse
+import json
+import sys
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
+
+WIDTH, HEIGHT, COLUMNS = 240, 96, 3
+LEVELS = ("no trace", "a trace", "plainly still there")
+
+
+def eye_band(rgb: np.ndarray, landmarks) -> tuple:
+    """(x0, y0, x1, y1) of the band from the brows to the nose tip, jaw to jaw, a little wider."""
+    h, w = rgb.shape[:2]
+    if landmarks is None:
+        return int(0.15 * w), int(0.23 * h), int(0.85 * w), int(0.6 * h)
+    x0, x1 = float(landmarks[0, 0]), float(landmarks[16, 0])
+    y0, y1 = float(landmarks[17:27, 1].min()), float(landmarks[29, 1])
+    pad = 0.08 * (x1 - x0)
+    x0, x1, y0, y1 = x0 - pad, x1 + pad, y0 - 2 * pad, y1 + pad
+    return max(int(x0), 0), max(int(y0), 0), min(int(x1), w), min(int(y1), h)
+
+
+def sheets(args) -> int:
+    import cv2
+
+    from tqdm import tqdm
+
+    from byeglasses.files import atomic_write, list_images, write_text
+    from byeglasses.pipeline.detect import detect_faces
+    from byeglasses.pipeline.imageio import read_image
+
+    inputs, outputs, dest = Path(args.inputs), Path(args.outputs), Path(args.dest)
+    if dest.resolve() in (inputs.resolve(), outputs.resolve()):
+        print(f"eye_bands: {dest}: the sheets need a folder of their own, not the inputs' or the outputs'",
+              file=sys.stderr)
+        return 2
+    names = [n for n in list_images(inputs) if (outputs / n).is_file()]
+    missing = len(list_images(inputs)) - len(names)
+    if not names:
+        print(f"eye_bands: no photo of {inputs} has an output of the same name in {outputs}", file=sys.stderr)
+        return 2
+    dest.mkdir(parents=True, exist_ok=True)
+    cells, index = [], []
+    for name in tqdm(names, desc="eye bands", unit="photo"):
+        before, after = read_image(inputs / name).rgb, read_image(outputs / name).rgb
+        if before.shape != after.shape:
+            print(f"eye_bands: skipped {name}: input {before.shape[:2]} and output {after.shape[:2]} differ",
+                  file=sys.stderr)
+            continue
+        faces = detect_faces(before)
+        x0, y0, x1, y1 = eye_band(before, faces[0].landmarks if faces else None)
+        pair = [cv2.resize(im[y0:y1, x0:x1], (WIDTH, HEIGHT), interpolation=cv2.INTER_CUBIC) for im in (before, after)]
+        cell = np.concatenate(pair, 1)
+        cv2.putText(cell, str(len(index)), (3, 16), cv2.FONT_HERSHEY_SIMPLEX, 0.55, (255, 255, 0), 2)
+        cells.append(np.pad(cell, ((2, 2), (2, 2), (0, 0))))
+        index.append(name)
+    per = args.per_sheet
+    written = []
+    for s in range(0, len(cells), per):
+        chunk = cells[s:s + per]
+        chunk += [np.zeros_like(cells[0])] * (-len(chunk) % COLUMNS)
+        sheet = np.concatenate([np.concatenate(chunk[i:i + COLUMNS], 1) for i in range(0, len(chunk), COLUMNS)], 0)
+        path = dest / f"sheet_{s // per:02d}.png"
+        data = cv2.imencode(".png", cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR))[1].tobytes()
+        atomic_write(path, lambda tmp, data=data: Path(tmp).write_bytes(data))
+        written.append(path)
+    write_text(dest / "index.json", json.dumps(index, indent=0))
+    print(f"eye_bands: {len(index)} photos in {len(written)} sheets in {dest} (index.json: number -> file)"
+          + (f"; {missing} inputs without an output left out" if missing else ""))
+    return 0
+
+
+def index_ratings(args) -> int:
+    index = json.loads(Path(args.index).read_text())
+    ratings = {}
+    for k, line in enumerate(Path(args.lines).read_text().splitlines(), 1):
+        line = line.split("#")[0].strip()
+        if not line:
+            continue
+        try:
+            number, rating = (int(v) for v in line.split())
+            name = index[number]
+        except (ValueError, IndexError):
+            print(f"eye_bands: {args.lines} line {k}: expected 'number rating' with a number of "
+                  f"{args.index} (0..{len(index) - 1}), got {line!r}", file=sys.stderr)
+            return 2
+        if rating not in (0, 1, 2):
+            print(f"eye_bands: {args.lines} line {k}: rating must be 0, 1 or 2, got {rating}", file=sys.stderr)
+            return 2
+        ratings[Path(name).stem] = rating
+    print(json.dumps({"ratings": dict(sorted(ratings.items()))}, indent=1))
+    return 0
+
+
+def read_ratings(path) -> dict:
+    data = json.loads(Path(path).read_text())
+    ratings = data.get("ratings") if isinstance(data, dict) else None
+    if not isinstance(ratings, dict) or not all(v in (0, 1, 2) for v in ratings.values()):
+        raise SystemExit(f"eye_bands: {path}: expected {{\"ratings\": {{stem: 0|1|2}}}}")
+    return ratings
+
+
+def summary(args) -> int:
+    ratings = read_ratings(args.ratings)
+    rows = [("all", list(ratings.values()))]
+    if args.lens_labels:
+        from byeglasses.evaluation.verification import LENS_CLASSES, read_lens_labels
+
+        labels = read_lens_labels(args.lens_labels)
+        for kind in LENS_CLASSES:
+            values = [r for s, r in ratings.items() if labels.get(s) == kind]
+            if values:
+                rows.append((kind, values))
+    print(f"| {Path(args.ratings).name} | photos | " + " | ".join(LEVELS) + " |")
+    print("|---|---|" + "---|" * len(LEVELS))
+    for name, values in rows:
+        c = Counter(values)
+        cells = " | ".join(f"{c[k]} ({100 * c[k] / len(values):.1f}%)" for k in range(3))
+        print(f"| {name} | {len(values)} | {cells} |")
+    if args.verification:
+        report = json.loads(Path(args.verification).read_text())
+        p = {Path(n).stem: v[args.method] for n, v in report["per_probe_glasses"].items() if args.method in v}
+        both = [s for s in ratings if s in p]
+        if not both:
+            print(f"eye_bands: no photo of {args.ratings} has a P(glasses) for {args.method!r} in "
+                  f"{args.verification}", file=sys.stderr)
+            return 2
+        print(f"\nThe classifier (P(glasses) >= 0.5, {args.method!r}) against the ratings, {len(both)} photos:\n")
+        print("| rated | photos | judged \"glasses\" |")
+        print("|---|---|---|")
+        for k in range(3):
+            sel = [s for s in both if ratings[s] == k]
+            hit = sum(p[s] >= 0.5 for s in sel)
+            print(f"| {k} ({LEVELS[k]}) | {len(sel)} | {hit} ({100 * hit / max(len(sel), 1):.1f}%) |")
+    return 0
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = ap.add_subparsers(dest="command", required=True)
+    s = sub.add_parser("sheets", help="contact sheets of eye bands, input | output")
+    s.add_argument("inputs", help="the photos given to removal")
+    s.add_argument("outputs", help="its outputs, same file names")
+    s.add_argument("dest", help="folder for sheet_NN.png and index.json")
+    s.add_argument("--per-sheet", type=int, default=36)
+    s = sub.add_parser("index", help="'number rating' lines -> a ratings JSON on stdout")
+    s.add_argument("index", help="the index.json written with the sheets")
+    s.add_argument("lines", help="a text file of 'number rating' lines (# starts a comment)")
+    s = sub.add_parser("summary", help="the figures of a ratings JSON")
+    s.add_argument("ratings")
+    s.add_argument("--lens-labels", help="e.g. benchmarks/fv_dev_lens_labels.json: the figures by kind of lens")
+    s.add_argument("--verification", help="eval-verification's JSON: the classifier against the ratings")
+    s.add_argument("--method", default="after removal", help="the method of that JSON (default: after removal)")
+    args = ap.parse_args(argv)
+    return {"sheets": sheets, "index": index_ratings, "summary": summary}[args.command](args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

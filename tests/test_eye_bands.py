@@ -1,0 +1,81 @@
+"""benchmarks/eye_bands.py: sheets of eye bands to rate by hand, ratings files, and their figures."""
+
+import importlib.util
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from byeglasses.evaluation.verification import LENS_CLASSES, read_lens_labels
+
+BENCH = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+@pytest.fixture(scope="module")
+def eye_bands():
+    spec = importlib.util.spec_from_file_location("eye_bands", BENCH / "eye_bands.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_sheets_number_the_photos_and_leave_inputs_alone(eye_bands, astronaut, tmp_path, capsys):
+    inputs, outputs = tmp_path / "in", tmp_path / "out"
+    inputs.mkdir(), outputs.mkdir()
+    photo = cv2.cvtColor(astronaut, cv2.COLOR_RGB2BGR)
+    for name in ("a.png", "b.png", "c.png"):
+        cv2.imwrite(str(inputs / name), photo)
+    cv2.imwrite(str(outputs / "a.png"), photo)
+    cv2.imwrite(str(outputs / "b.png"), 255 - photo)  # c.png has no output
+    before = {p.name: p.read_bytes() for p in inputs.iterdir()}
+    assert eye_bands.main(["sheets", str(inputs), str(outputs), str(tmp_path / "sheets")]) == 0
+    assert "1 inputs without an output left out" in capsys.readouterr().out
+    assert json.loads((tmp_path / "sheets" / "index.json").read_text()) == ["a.png", "b.png"]
+    sheet = cv2.imread(str(tmp_path / "sheets" / "sheet_00.png"))
+    assert sheet.shape == (eye_bands.HEIGHT + 4, 3 * (2 * eye_bands.WIDTH + 4), 3)
+    # the band of b's output is the band of its input inverted: the cell shows input | output
+    w = eye_bands.WIDTH
+    cell_b = sheet[2:-2, 2 * w + 4 + 2:4 * w + 4 + 2].astype(int)
+    left, right = cell_b[20:, 30:w], cell_b[20:, w + 30:]
+    assert np.abs(left + right - 255).mean() < 8
+    assert {p.name: p.read_bytes() for p in inputs.iterdir()} == before
+    # the sheets never go into the inputs' or the outputs' folder
+    assert eye_bands.main(["sheets", str(inputs), str(outputs), str(outputs)]) == 2
+    assert "a folder of their own" in capsys.readouterr().err
+
+
+def test_ratings_from_numbered_lines_and_their_summary(eye_bands, tmp_path, capsys):
+    index = tmp_path / "index.json"
+    index.write_text(json.dumps(["10.jpg", "11.jpg", "12.jpg", "13.jpg"]))
+    lines = tmp_path / "r.txt"
+    lines.write_text("# sheet 0\n0 0\n1 2  # a thin frame\n2 1\n3 2\n")
+    assert eye_bands.main(["index", str(index), str(lines)]) == 0
+    ratings = json.loads(capsys.readouterr().out)
+    assert ratings == {"ratings": {"10": 0, "11": 2, "12": 1, "13": 2}}
+    path = tmp_path / "ratings.json"
+    path.write_text(json.dumps(ratings))
+    labels = tmp_path / "labels.json"
+    labels.write_text(json.dumps({"labels": {"10": "clear", "11": "clear", "12": "dark", "13": "dark"}}))
+    report = tmp_path / "fv.json"
+    report.write_text(json.dumps({"per_probe_glasses": {
+        "10.jpg": {"after removal": 0.1}, "11.jpg": {"after removal": 0.9},
+        "12.jpg": {"after removal": 0.2}, "13.jpg": {"after removal": 0.3}}}))
+    assert eye_bands.main(["summary", str(path), "--lens-labels", str(labels), "--verification", str(report)]) == 0
+    out = capsys.readouterr().out
+    assert "| all | 4 | 1 (25.0%) | 1 (25.0%) | 2 (50.0%) |" in out
+    assert "| clear | 2 | 1 (50.0%) | 0 (0.0%) | 1 (50.0%) |" in out
+    assert "| 2 (plainly still there) | 2 | 1 (50.0%) |" in out
+    # a line that is not "number rating", a number past the index, a rating out of 0..2
+    for bad, problem in (("0 zero\n", "line 1"), ("9 1\n", "0..3"), ("0 1\n1 3\n", "line 2: rating must be 0, 1 or 2")):
+        lines.write_text(bad)
+        assert eye_bands.main(["index", str(index), str(lines)]) == 2
+        assert problem in capsys.readouterr().err
+
+
+def test_shipped_ratings_cover_the_labelled_probes():
+    data = json.loads((BENCH / "fv_dev_eye_ratings_stage4.json").read_text())
+    labels = read_lens_labels(BENCH / "fv_dev_lens_labels.json")
+    assert set(data["ratings"]) == set(labels) and set(data["ratings"].values()) <= {0, 1, 2}
+    assert set(labels.values()) <= set(LENS_CLASSES)
