@@ -67,3 +67,18 @@ def test_train_classifier_command(astronaut_faces, tmp_path, capsys):
     text = capsys.readouterr().out
     assert '"real_photos": 4' in text  # 5 usable real photos (one excluded), 15% of them held out
     assert main(["train-classifier", "--faces", str(astronaut_faces), "--out", str(out)]) == 2
+
+
+def test_faded_positives_keep_part_of_the_glasses(astronaut_faces, monkeypatch):
+    """--faded: a share of the synthesized positives keeps only 20-60% of the glasses."""
+    import byeglasses.training.classifier as training
+
+    monkeypatch.setattr(training, "jittered_band", lambda rgb, landmarks, rng: rgb)  # whole faces, no jitter
+    full, plain = training.synthetic_bands(astronaut_faces, 6, 0, progress=False)
+    faded, plain2 = training.synthetic_bands(astronaut_faces, 6, 0, progress=False, faded=1.0)
+    assert np.array_equal(plain, plain2)
+    d_full = np.abs(full.astype(int) - plain).sum((1, 2, 3))
+    d_faded = np.abs(faded.astype(int) - plain).sum((1, 2, 3))
+    assert ((d_faded > 0.15 * d_full) & (d_faded < 0.65 * d_full)).all()
+    none, _ = training.synthetic_bands(astronaut_faces, 6, 0, progress=False, faded=0.0)
+    assert np.array_equal(none, full)

@@ -43,8 +43,13 @@ def _scale(matrix) -> float:
     return float(np.sqrt(abs(np.linalg.det(matrix[:, :2]))))
 
 
-def synthetic_bands(faces_dir, count: int, seed: int, progress: bool = True):
-    """(positives, negatives): eye bands of `count` faces with synthesized glasses and as they are."""
+FADE = (0.2, 0.6)  # how much of the glasses a faded positive keeps
+
+
+def synthetic_bands(faces_dir, count: int, seed: int, progress: bool = True, faded: float = 0.0):
+    """(positives, negatives): eye bands of `count` faces with synthesized glasses and as they are.
+    A share `faded` of the positives keep only FADE of the glasses (y + f (x - y)): the faded frames
+    and ghosts that removal can leave still count as glasses."""
     from tqdm import tqdm
 
     from ..files import list_images
@@ -61,8 +66,14 @@ def synthetic_bands(faces_dir, count: int, seed: int, progress: bool = True):
         face = read_rgb(Path(faces_dir) / n)
         lm = cache.landmarks[n]
         s = synthesize(face, lm, np.random.default_rng([seed, i]))
+        x = s.x
+        if faded > 0:
+            fade = np.random.default_rng([seed, i, 2])
+            if fade.random() < faded:
+                f = fade.uniform(*FADE)
+                x = np.clip(np.rint(s.y + f * (s.x.astype(np.float32) - s.y)), 0, 255).astype(np.uint8)
         r = np.random.default_rng([seed, i, 1])
-        pos.append(jittered_band(s.x, lm, r))
+        pos.append(jittered_band(x, lm, r))
         neg.append(jittered_band(s.y, lm, r))
     return np.stack(pos), np.stack(neg)
 
@@ -128,10 +139,11 @@ def predict(model: GlassesClassifier, bands: np.ndarray, batch: int = 256) -> np
 
 
 def train_classifier(faces_dir, real_dirs: Sequence, out, count: int = 6000, real_copies: int = 20,
-                     epochs: int = 4, seed: int = 0, exclude: Sequence[str] = (), progress: bool = True) -> Dict:
+                     epochs: int = 4, seed: int = 0, exclude: Sequence[str] = (), progress: bool = True,
+                     faded: float = 0.0) -> Dict:
     """Train and save the classifier; returns held-out accuracies (10% of faces, 15% of real photos)."""
     t0 = time.perf_counter()
-    pos, neg = synthetic_bands(faces_dir, count, seed, progress)
+    pos, neg = synthetic_bands(faces_dir, count, seed, progress, faded)
     real, real_names = real_bands(real_dirs, real_copies, seed, exclude, progress)
     rng = np.random.default_rng(seed)
     n_val = max(1, len(pos) // 10)
@@ -151,7 +163,8 @@ def train_classifier(faces_dir, real_dirs: Sequence, out, count: int = 6000, rea
         "real_glasses_recall": float((predict(model, real[r_val, 0]) >= 0.5).mean()),
         "held_out": {"faces": int(n_val), "real_photos": int(len(r_val))},
         "train": {"synthetic_pairs": int(len(pos) - n_val), "real_photos": int(len(r_tr)),
-                  "real_copies": int(real_copies), "epochs": int(epochs), "seed": int(seed)},
+                  "real_copies": int(real_copies), "epochs": int(epochs), "seed": int(seed),
+                  "faded": float(faded)},
         "seconds": time.perf_counter() - t0,
     }
     save_classifier(model, out, {"validation": __import__("json").dumps(val)})
