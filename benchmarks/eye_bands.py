@@ -15,6 +15,10 @@ rim or a lens one would notice).
     # 2. rate each number, then write {"ratings": {"<file stem>": 0|1|2, ...}} (see
     #    benchmarks/fv_dev_eye_ratings_stage4.json); `index` turns "number rating" lines into it
     python benchmarks/eye_bands.py index sheets/index.json my_ratings.txt > ratings.json
+    # or compare two removals blind: input | one | the other, sides drawn at random (key.json says
+    # which is which: do not open it before judging); judge each number L, R or = (fewer glasses left)
+    python benchmarks/eye_bands.py pairs ../shared/data/celebahq256/fv-dev/glasses outA outB pairs/
+    python benchmarks/eye_bands.py tally pairs/key.json my_judgments.txt
     # 3. the figures, by kind of lens, and against the classifier where eval-verification's JSON is given
     python benchmarks/eye_bands.py summary ratings.json --lens-labels benchmarks/fv_dev_lens_labels.json \
         --verification docs/results/fv_stage4_lens_all.json --method "after removal"
@@ -47,13 +51,7 @@ def eye_band(rgb: np.ndarray, landmarks) -> tuple:
 
 
 def sheets(args) -> int:
-    import cv2
-
-    from tqdm import tqdm
-
-    from byeglasses.files import atomic_write, list_images, write_text
-    from byeglasses.pipeline.detect import detect_faces
-    from byeglasses.pipeline.imageio import read_image
+    from byeglasses.files import list_images, write_text
 
     inputs, outputs, dest = Path(args.inputs), Path(args.outputs), Path(args.dest)
     if dest.resolve() in (inputs.resolve(), outputs.resolve()):
@@ -66,33 +64,110 @@ def sheets(args) -> int:
         print(f"eye_bands: no photo of {inputs} has an output of the same name in {outputs}", file=sys.stderr)
         return 2
     dest.mkdir(parents=True, exist_ok=True)
-    cells, index = [], []
-    for name in tqdm(names, desc="eye bands", unit="photo"):
-        before, after = read_image(inputs / name).rgb, read_image(outputs / name).rgb
-        if before.shape != after.shape:
-            print(f"eye_bands: skipped {name}: input {before.shape[:2]} and output {after.shape[:2]} differ",
-                  file=sys.stderr)
+    cells, kept = _cells(inputs, [outputs], names)
+    written = _write_sheets(cells, dest, args.per_sheet, COLUMNS)
+    write_text(dest / "index.json", json.dumps([names[k] for k in kept], indent=0))
+    print(f"eye_bands: {len(kept)} photos in {len(written)} sheets in {dest} (index.json: number -> file)"
+          + (f"; {missing} inputs without an output left out" if missing else ""))
+    return 0
+
+
+def _cells(inputs: Path, folders, names, sides=None):
+    """Eye-band cells of `names`: the input, then each folder's output (in `sides` order per name)."""
+    import cv2
+    from tqdm import tqdm
+
+    from byeglasses.pipeline.detect import detect_faces
+    from byeglasses.pipeline.imageio import read_image
+
+    cells, kept = [], []
+    for k, name in enumerate(tqdm(names, desc="eye bands", unit="photo")):
+        before = read_image(inputs / name).rgb
+        order = folders if sides is None else [folders[i] for i in sides[k]]
+        afters = [read_image(Path(f) / name).rgb for f in order]
+        if any(a.shape != before.shape for a in afters):
+            print(f"eye_bands: skipped {name}: an output's size differs from the input's", file=sys.stderr)
             continue
         faces = detect_faces(before)
         x0, y0, x1, y1 = eye_band(before, faces[0].landmarks if faces else None)
-        pair = [cv2.resize(im[y0:y1, x0:x1], (WIDTH, HEIGHT), interpolation=cv2.INTER_CUBIC) for im in (before, after)]
-        cell = np.concatenate(pair, 1)
-        cv2.putText(cell, str(len(index)), (3, 16), cv2.FONT_HERSHEY_SIMPLEX, 0.55, (255, 255, 0), 2)
+        cell = np.concatenate([cv2.resize(im[y0:y1, x0:x1], (WIDTH, HEIGHT), interpolation=cv2.INTER_CUBIC)
+                               for im in [before] + afters], 1)
+        for j in range(1, len(afters) + 1):
+            cell[:, j * WIDTH] = 255
+        cv2.putText(cell, str(len(kept)), (3, 16), cv2.FONT_HERSHEY_SIMPLEX, 0.55, (255, 255, 0), 2)
         cells.append(np.pad(cell, ((2, 2), (2, 2), (0, 0))))
-        index.append(name)
-    per = args.per_sheet
-    written = []
+        kept.append(k)
+    return cells, kept
+
+
+def _write_sheets(cells, dest: Path, per: int, columns: int):
+    import cv2
+
+    from byeglasses.files import atomic_write
+
+    paths = []
     for s in range(0, len(cells), per):
         chunk = cells[s:s + per]
-        chunk += [np.zeros_like(cells[0])] * (-len(chunk) % COLUMNS)
-        sheet = np.concatenate([np.concatenate(chunk[i:i + COLUMNS], 1) for i in range(0, len(chunk), COLUMNS)], 0)
-        path = dest / f"sheet_{s // per:02d}.png"
+        chunk += [np.zeros_like(cells[0])] * (-len(chunk) % columns)
+        sheet = np.concatenate([np.concatenate(chunk[i:i + columns], 1) for i in range(0, len(chunk), columns)], 0)
         data = cv2.imencode(".png", cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR))[1].tobytes()
+        path = dest / f"sheet_{s // per:02d}.png"
         atomic_write(path, lambda tmp, data=data: Path(tmp).write_bytes(data))
-        written.append(path)
-    write_text(dest / "index.json", json.dumps(index, indent=0))
-    print(f"eye_bands: {len(index)} photos in {len(written)} sheets in {dest} (index.json: number -> file)"
-          + (f"; {missing} inputs without an output left out" if missing else ""))
+        paths.append(path)
+    return paths
+
+
+def pairs(args) -> int:
+    from byeglasses.files import list_images, write_text
+
+    inputs, a, b, dest = Path(args.inputs), Path(args.a), Path(args.b), Path(args.dest)
+    if dest.resolve() in (inputs.resolve(), a.resolve(), b.resolve()):
+        print(f"eye_bands: {dest}: the sheets need a folder of their own", file=sys.stderr)
+        return 2
+    names = [n for n in list_images(inputs) if (a / n).is_file() and (b / n).is_file()]
+    if not names:
+        print(f"eye_bands: no photo of {inputs} has an output in both {a} and {b}", file=sys.stderr)
+        return 2
+    rng = np.random.default_rng(args.seed)
+    sides = [(0, 1) if rng.random() < 0.5 else (1, 0) for _ in names]
+    dest.mkdir(parents=True, exist_ok=True)
+    cells, kept = _cells(inputs, [a, b], names, sides)
+    written = _write_sheets(cells, dest, args.per_sheet, 2)
+    key = {"a": str(a), "b": str(b), "left": [[names[k], "ab"[sides[k][0]]] for k in kept]}
+    write_text(dest / "key.json", json.dumps(key, indent=0))
+    print(f"eye_bands: {len(kept)} photos in {len(written)} sheets in {dest}; judge each number L, R or = "
+          f"(fewer glasses left), then `tally {dest / 'key.json'} FILE`")
+    return 0
+
+
+def tally(args) -> int:
+    from math import comb
+
+    key = json.loads(Path(args.key).read_text())
+    left = key["left"]
+    wins = {"a": 0, "b": 0, "=": 0}
+    seen = set()
+    for k, line in enumerate(Path(args.lines).read_text().splitlines(), 1):
+        line = line.split("#")[0].strip()
+        if not line:
+            continue
+        parts = line.split()
+        if len(parts) != 2 or not parts[0].isdigit() or int(parts[0]) >= len(left) or parts[1] not in ("L", "R", "="):
+            print(f"eye_bands: {args.lines} line {k}: expected 'number L|R|=' with a number below {len(left)}, "
+                  f"got {line!r}", file=sys.stderr)
+            return 2
+        number, verdict = int(parts[0]), parts[1]
+        seen.add(number)
+        if verdict == "=":
+            wins["="] += 1
+        else:
+            side = left[number][1]
+            wins[side if verdict == "L" else "ab"[side == "a"]] += 1
+    wins["="] += len(left) - len(seen)  # numbers not listed: no difference
+    n = wins["a"] + wins["b"]
+    p = min(1.0, 2 * sum(comb(n, i) for i in range(min(wins["a"], wins["b"]) + 1)) / 2 ** n) if n else 1.0
+    print(f"fewer glasses left by A ({key['a']}): {wins['a']}; by B ({key['b']}): {wins['b']}; "
+          f"no difference: {wins['=']} (of {len(left)}; two-sided sign test p = {p:.3f})")
     return 0
 
 
@@ -169,6 +244,16 @@ def main(argv=None) -> int:
     s.add_argument("outputs", help="its outputs, same file names")
     s.add_argument("dest", help="folder for sheet_NN.png and index.json")
     s.add_argument("--per-sheet", type=int, default=36)
+    s = sub.add_parser("pairs", help="blind sheets of input | one removal | the other, sides at random")
+    s.add_argument("inputs")
+    s.add_argument("a", help="outputs of removal A")
+    s.add_argument("b", help="outputs of removal B")
+    s.add_argument("dest", help="folder for the sheets and key.json")
+    s.add_argument("--seed", type=int, default=0, help="draws the sides")
+    s.add_argument("--per-sheet", type=int, default=24)
+    s = sub.add_parser("tally", help="'number L|R|=' judgments of `pairs` sheets -> which removal left fewer glasses")
+    s.add_argument("key", help="the key.json written with the sheets")
+    s.add_argument("lines", help="a text file of 'number L|R|=' lines; unlisted numbers count as =")
     s = sub.add_parser("index", help="'number rating' lines -> a ratings JSON on stdout")
     s.add_argument("index", help="the index.json written with the sheets")
     s.add_argument("lines", help="a text file of 'number rating' lines (# starts a comment)")
@@ -178,7 +263,8 @@ def main(argv=None) -> int:
     s.add_argument("--verification", help="eval-verification's JSON: the classifier against the ratings")
     s.add_argument("--method", default="after removal", help="the method of that JSON (default: after removal)")
     args = ap.parse_args(argv)
-    return {"sheets": sheets, "index": index_ratings, "summary": summary}[args.command](args)
+    return {"sheets": sheets, "pairs": pairs, "tally": tally, "index": index_ratings,
+            "summary": summary}[args.command](args)
 
 
 if __name__ == "__main__":

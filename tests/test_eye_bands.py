@@ -74,8 +74,45 @@ def test_ratings_from_numbered_lines_and_their_summary(eye_bands, tmp_path, caps
         assert problem in capsys.readouterr().err
 
 
+def test_blind_pairs_and_their_tally(eye_bands, astronaut, tmp_path, capsys):
+    inputs, a, b = tmp_path / "in", tmp_path / "a", tmp_path / "b"
+    for d in (inputs, a, b):
+        d.mkdir()
+    photo = cv2.cvtColor(astronaut, cv2.COLOR_RGB2BGR)
+    for i in range(6):
+        cv2.imwrite(str(inputs / f"p{i}.png"), photo)
+        cv2.imwrite(str(a / f"p{i}.png"), photo)
+        cv2.imwrite(str(b / f"p{i}.png"), 255 - photo)
+    dest = tmp_path / "pairs"
+    assert eye_bands.main(["pairs", str(inputs), str(a), str(b), str(dest), "--seed", "3"]) == 0
+    key = json.loads((dest / "key.json").read_text())
+    assert [n for n, _ in key["left"]] == [f"p{i}.png" for i in range(6)]
+    sides = [side for _, side in key["left"]]
+    assert set(sides) == {"a", "b"}  # drawn at random: both sides occur with this seed
+    # the side the key names is the side the sheet shows: b's band is the inverted one
+    sheet = cv2.imread(str(dest / "sheet_00.png")).astype(int)
+    w = eye_bands.WIDTH
+    for k, side in enumerate(sides[:2]):
+        x = k * (3 * w + 4) + 2
+        left = sheet[2 + 20:2 + eye_bands.HEIGHT, x + w + 30:x + 2 * w - 4].mean()
+        band = sheet[2 + 20:2 + eye_bands.HEIGHT, x + 30:x + w - 4].mean()
+        assert (abs(left - band) < 8) == (side == "a")
+    # judging "L" everywhere favours whichever removal was on the left
+    judged = tmp_path / "j.txt"
+    judged.write_text("\n".join(f"{k} L" for k in range(5)) + "\n")  # number 5 unlisted: no difference
+    assert eye_bands.main(["tally", str(dest / "key.json"), str(judged)]) == 0
+    out = capsys.readouterr().out
+    assert f"by A ({a}): {sides[:5].count('a')}" in out and f"by B ({b}): {sides[:5].count('b')}" in out
+    assert "no difference: 1 (of 6" in out
+    judged.write_text("7 L\n")
+    assert eye_bands.main(["tally", str(dest / "key.json"), str(judged)]) == 2
+    assert "line 1" in capsys.readouterr().err
+
+
 def test_shipped_ratings_cover_the_labelled_probes():
     data = json.loads((BENCH / "fv_dev_eye_ratings_stage4.json").read_text())
     labels = read_lens_labels(BENCH / "fv_dev_lens_labels.json")
     assert set(data["ratings"]) == set(labels) and set(data["ratings"].values()) <= {0, 1, 2}
     assert set(labels.values()) <= set(LENS_CLASSES)
+    key = json.loads((BENCH / "fv_dev_pairs" / "thin_vs_stage2_key.json").read_text())
+    assert {Path(n).stem for n, _ in key["left"]} == {s for s, v in labels.items() if v == "clear"}
