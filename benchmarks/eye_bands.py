@@ -50,6 +50,18 @@ def eye_band(rgb: np.ndarray, landmarks) -> tuple:
     return max(int(x0), 0), max(int(y0), 0), min(int(x1), w), min(int(y1), h)
 
 
+def output_for(folder: Path, name: str):
+    """The output of input `name` in `folder`: the same file name, or the same stem with another image
+    extension (eval-verification --save-outputs writes PNGs); None when there is none."""
+    from byeglasses.files import is_image
+
+    if (folder / name).is_file():
+        return folder / name
+    stem = Path(name).stem
+    found = sorted(p for p in folder.glob(f"{stem}.*") if p.stem == stem and is_image(p))
+    return found[0] if found else None
+
+
 def sheets(args) -> int:
     from byeglasses.files import list_images, write_text
 
@@ -58,7 +70,7 @@ def sheets(args) -> int:
         print(f"eye_bands: {dest}: the sheets need a folder of their own, not the inputs' or the outputs'",
               file=sys.stderr)
         return 2
-    names = [n for n in list_images(inputs) if (outputs / n).is_file()]
+    names = [n for n in list_images(inputs) if output_for(outputs, n)]
     missing = len(list_images(inputs)) - len(names)
     if not names:
         print(f"eye_bands: no photo of {inputs} has an output of the same name in {outputs}", file=sys.stderr)
@@ -84,7 +96,7 @@ def _cells(inputs: Path, folders, names, sides=None):
     for k, name in enumerate(tqdm(names, desc="eye bands", unit="photo")):
         before = read_image(inputs / name).rgb
         order = folders if sides is None else [folders[i] for i in sides[k]]
-        afters = [read_image(Path(f) / name).rgb for f in order]
+        afters = [read_image(output_for(Path(f), name)).rgb for f in order]
         if any(a.shape != before.shape for a in afters):
             print(f"eye_bands: skipped {name}: an output's size differs from the input's", file=sys.stderr)
             continue
@@ -124,7 +136,7 @@ def pairs(args) -> int:
     if dest.resolve() in (inputs.resolve(), a.resolve(), b.resolve()):
         print(f"eye_bands: {dest}: the sheets need a folder of their own", file=sys.stderr)
         return 2
-    names = [n for n in list_images(inputs) if (a / n).is_file() and (b / n).is_file()]
+    names = [n for n in list_images(inputs) if output_for(a, n) and output_for(b, n)]
     if not names:
         print(f"eye_bands: no photo of {inputs} has an output in both {a} and {b}", file=sys.stderr)
         return 2

@@ -28,7 +28,7 @@ def test_sheets_number_the_photos_and_leave_inputs_alone(eye_bands, astronaut, t
     for name in ("a.png", "b.png", "c.png"):
         cv2.imwrite(str(inputs / name), photo)
     cv2.imwrite(str(outputs / "a.png"), photo)
-    cv2.imwrite(str(outputs / "b.png"), 255 - photo)  # c.png has no output
+    cv2.imwrite(str(outputs / "b.jpg"), 255 - photo)  # another extension, the same stem; c.png has no output
     before = {p.name: p.read_bytes() for p in inputs.iterdir()}
     assert eye_bands.main(["sheets", str(inputs), str(outputs), str(tmp_path / "sheets")]) == 0
     assert "1 inputs without an output left out" in capsys.readouterr().out
