@@ -87,6 +87,7 @@ def main(argv=None) -> int:
     v.add_argument("fv_dev", help="the fv-dev folder (glasses/, plain/, pairs.json)")
     v.add_argument("--out", required=True)
     v.add_argument("--lens-labels")
+    v.add_argument("--count", type=int, help="only the first N glasses photos")
     for p in (r, v):
         p.add_argument("--eye-pad", type=float, default=0.15, help="eyes left alone: grown by this of their width")
     args = ap.parse_args(argv)
@@ -109,7 +110,7 @@ def main(argv=None) -> int:
     d = Path(args.fv_dev)
     res = run_verification(d / "glasses", d / "plain", d / "pairs.json",
                            {f"frame-line trial (eye pad {args.eye_pad:g})": lambda rgb: trial.remove(rgb).image},
-                           glasses_judge=GlassesJudge(),
+                           glasses_judge=GlassesJudge(), limit=args.count,
                            lens_labels=read_lens_labels(args.lens_labels) if args.lens_labels else None)
     Path(args.out).write_text(json.dumps(res, indent=1))
     print(markdown_table(res))
