@@ -18,7 +18,7 @@ import numpy as np
 from ..errors import InputError
 from ..pipeline.detect import EYE_L, EYE_R
 from .facemask import face_shape_mask
-from .glasses import GlassesDistribution, GlassesParams
+from .glasses import GlassesDistribution, GlassesParams, _jitter
 
 MASK_EPS = 1.5 / 255  # coverage below which a pixel is left untouched (and out of the mask)
 SHADOW_EPS = 0.012  # darkening below which the shadow is cut off
@@ -441,7 +441,6 @@ def _lenses(out, p: GlassesParams, g: _Geometry, lens_k, coords, hw, origin, par
     return full
 
 
-@functools.lru_cache(maxsize=8)
 def _scene(seed: int) -> np.ndarray:
     """(3, 48, 96) float32 0..255: a small made-up outdoor or indoor scene (bright sky or ceiling,
     a horizon, a darker ground with texture, a few upright shapes) for lenses to reflect."""
@@ -449,9 +448,9 @@ def _scene(seed: int) -> np.ndarray:
     h, w = 48, 96
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
     horizon = h * rng.uniform(0.3, 0.75) + (xx - w / 2) * rng.uniform(-0.25, 0.25)
-    sky_top = np.array(_jitter_rgb(rng, (150, 185, 230), 40), np.float32)
-    sky_low = np.array(_jitter_rgb(rng, (235, 235, 240), 20), np.float32)
-    ground = np.array(_jitter_rgb(rng, rng.choice([(60, 70, 50), (90, 85, 80), (40, 40, 45), (110, 90, 70)]), 25),
+    sky_top = np.array(_jitter(rng, (150, 185, 230), 40), np.float32)
+    sky_low = np.array(_jitter(rng, (235, 235, 240), 20), np.float32)
+    ground = np.array(_jitter(rng, rng.choice([(60, 70, 50), (90, 85, 80), (40, 40, 45), (110, 90, 70)]), 25),
                       np.float32)
     t = np.clip(yy / np.maximum(horizon, 1), 0, 1)[None]
     sky = sky_top[:, None, None] * (1 - t) + sky_low[:, None, None] * t
@@ -463,13 +462,9 @@ def _scene(seed: int) -> np.ndarray:
         half = rng.uniform(2, 10)
         top = rng.uniform(0, h * 0.6)
         shape = ((np.abs(xx - x0) < half) & (yy > top)).astype(np.float32)
-        colour = np.array(_jitter_rgb(rng, (50, 50, 50), 30), np.float32)
+        colour = np.array(_jitter(rng, (50, 50, 50), 30), np.float32)
         out += shape * (colour[:, None, None] - out)
     return np.clip(cv2.GaussianBlur(out.transpose(1, 2, 0), (0, 0), 0.8), 0, 255).transpose(2, 0, 1).copy()
-
-
-def _jitter_rgb(rng: np.random.Generator, rgb, amount: float):
-    return np.clip(np.asarray(rgb, np.float32) + rng.normal(0, amount, 3), 0, 255)
 
 
 def synthesize(face: np.ndarray, landmarks: np.ndarray, seed_or_rng, dist: Optional[GlassesDistribution] = None,
