@@ -70,8 +70,9 @@ def sheets(args) -> int:
         print(f"eye_bands: {dest}: the sheets need a folder of their own, not the inputs' or the outputs'",
               file=sys.stderr)
         return 2
-    names = [n for n in list_images(inputs) if output_for(outputs, n)]
-    missing = len(list_images(inputs)) - len(names)
+    listed = list_images(inputs)
+    names = [n for n in listed if output_for(outputs, n)]
+    missing = len(listed) - len(names)
     if not names:
         print(f"eye_bands: no photo of {inputs} has an output of the same name in {outputs}", file=sys.stderr)
         return 2
@@ -89,14 +90,19 @@ def _cells(inputs: Path, folders, names, sides=None):
     import cv2
     from tqdm import tqdm
 
+    from byeglasses.errors import ByeGlassesError
     from byeglasses.pipeline.detect import detect_faces
     from byeglasses.pipeline.imageio import read_image
 
     cells, kept = [], []
     for k, name in enumerate(tqdm(names, desc="eye bands", unit="photo")):
-        before = read_image(inputs / name).rgb
         order = folders if sides is None else [folders[i] for i in sides[k]]
-        afters = [read_image(output_for(Path(f), name)).rgb for f in order]
+        try:
+            before = read_image(inputs / name).rgb
+            afters = [read_image(output_for(Path(f), name)).rgb for f in order]
+        except ByeGlassesError as e:  # an unreadable photo: named, left out, the others go on
+            print(f"eye_bands: skipped {name}: {e}", file=sys.stderr)
+            continue
         if any(a.shape != before.shape for a in afters):
             print(f"eye_bands: skipped {name}: an output's size differs from the input's", file=sys.stderr)
             continue

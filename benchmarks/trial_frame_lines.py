@@ -25,6 +25,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 
 import byeglasses.pipeline.geometry as geometry  # noqa: E402
+from byeglasses.errors import ByeGlassesError  # noqa: E402
+from byeglasses.files import atomic_write  # noqa: E402
 import byeglasses.pipeline.remover as remover  # noqa: E402
 
 KERNEL = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (7, 7))
@@ -95,14 +97,21 @@ def main(argv=None) -> int:
     if args.command == "remove":
         out = Path(args.outdir)
         out.mkdir(parents=True, exist_ok=True)
+        written = 0
         for photo in args.photos:
-            if (out / Path(photo).name).resolve() == Path(photo).resolve():
+            if out.resolve() == Path(photo).absolute().parent.resolve():  # the folder, not a link's target
                 print(f"skipped {photo}: its output would overwrite it", file=sys.stderr)
                 continue
-            result = trial.remove(photo)
-            cv2.imwrite(str(out / Path(photo).name), cv2.cvtColor(result.image, cv2.COLOR_RGB2BGR),
-                        [cv2.IMWRITE_JPEG_QUALITY, 95])
-        print(f"{len(args.photos)} photos -> {out}")
+            try:
+                result = trial.remove(photo)
+            except ByeGlassesError as e:
+                print(f"skipped {photo}: {e}", file=sys.stderr)
+                continue
+            ext = Path(photo).suffix.lower() if Path(photo).suffix.lower() in (".png", ".jpg", ".jpeg") else ".png"
+            data = cv2.imencode(ext, cv2.cvtColor(result.image, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 95])[1]
+            atomic_write(out / (Path(photo).stem + ext), lambda tmp, data=data: Path(tmp).write_bytes(data.tobytes()))
+            written += 1
+        print(f"{written} of {len(args.photos)} photos -> {out}")
         return 0
     from byeglasses.evaluation.verification import markdown_table, read_lens_labels, run_verification
     from byeglasses.model.classifier import GlassesJudge

@@ -29,9 +29,12 @@ def test_sheets_number_the_photos_and_leave_inputs_alone(eye_bands, astronaut, t
         cv2.imwrite(str(inputs / name), photo)
     cv2.imwrite(str(outputs / "a.png"), photo)
     cv2.imwrite(str(outputs / "b.jpg"), 255 - photo)  # another extension, the same stem; c.png has no output
+    (inputs / "d.png").write_bytes(b"not a png")  # unreadable: named and left out, the others go on
+    (outputs / "d.png").write_bytes(b"not a png")
     before = {p.name: p.read_bytes() for p in inputs.iterdir()}
     assert eye_bands.main(["sheets", str(inputs), str(outputs), str(tmp_path / "sheets")]) == 0
-    assert "1 inputs without an output left out" in capsys.readouterr().out
+    captured = capsys.readouterr()
+    assert "1 inputs without an output left out" in captured.out and "skipped d.png" in captured.err
     assert json.loads((tmp_path / "sheets" / "index.json").read_text()) == ["a.png", "b.png"]
     sheet = cv2.imread(str(tmp_path / "sheets" / "sheet_00.png"))
     assert sheet.shape == (eye_bands.HEIGHT + 4, 3 * (2 * eye_bands.WIDTH + 4), 3)
