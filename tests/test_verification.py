@@ -3,7 +3,7 @@ import json
 import numpy as np
 import pytest
 
-from byeglasses.evaluation.verification import (eye_boxes, eye_detail, judge_face, markdown_table, read_lens_labels,
+from byeglasses.evaluation.verification import (eye_boxes, eye_detail, eye_outlines, judge_face, markdown_table, read_lens_labels,
                                                  read_pairs, roc_auc, run_verification, tar_at_far,
                                                  verification_metrics)
 from byeglasses.errors import InputError
@@ -45,6 +45,21 @@ def test_eye_detail_falls_when_the_eyes_are_blurred(astronaut):
     assert all(x1 > x0 and y1 > y0 for x0, y0, x1, y1 in boxes)
     blurred = cv2.GaussianBlur(astronaut, (0, 0), 2.0)
     assert eye_detail(blurred, boxes) < 0.5 * eye_detail(astronaut, boxes)
+    # the eyes' outlines alone: inside the boxes, holding every eye landmark and no brow point
+    outlines = eye_outlines(face.landmarks, astronaut.shape)
+    inside = np.zeros_like(outlines)
+    for x0, y0, x1, y1 in boxes:
+        inside[y0:y1, x0:x1] = True
+    assert outlines.any() and not (outlines & ~inside).any()
+    pts = np.rint(face.landmarks).astype(int)
+    assert outlines[pts[36:48, 1], pts[36:48, 0]].all() and not outlines[pts[17:27, 1], pts[17:27, 0]].any()
+    assert eye_detail(blurred, outlines) < 0.5 * eye_detail(astronaut, outlines)
+    # a dark line drawn through the boxes under the eyes (a rim) is detail for the boxes, not the outlines
+    rim = astronaut.copy()
+    y = max(y1 for *_, y1 in boxes) - 2
+    rim[y:y + 2, min(b[0] for b in boxes):max(b[2] for b in boxes)] = 0
+    assert eye_detail(rim, boxes) > 1.2 * eye_detail(astronaut, boxes)
+    assert eye_detail(rim, outlines) == pytest.approx(eye_detail(astronaut, outlines), rel=0.05)
 
 
 def test_read_pairs_rejects_malformed(tmp_path):
@@ -115,6 +130,9 @@ def test_run_verification_on_a_tiny_set(tiny_fv, tmp_path):
     assert res["per_probe_glasses"] == {probe_name: {"glasses on": 1.0, "unchanged": 1.0, "blurred": 1.0}}
     detail = res["per_probe_detail"][probe_name]
     assert detail["glasses on"] == detail["unchanged"] == 1.0 and detail["blurred"] < 0.5
+    eyes = res["per_probe_detail_eyes"][probe_name]
+    assert eyes["glasses on"] == eyes["unchanged"] == 1.0 and eyes["blurred"] < 0.5
+    assert same["eye_detail_eyes"] == pytest.approx(1.0) and res["methods"]["blurred"]["eye_detail_eyes"] < 0.5
     # the breakdown by how dark the eyes are: every probe in one quarter, an unchanged photo no closer
     for name in ("glasses on", "unchanged", "blurred"):
         assert sum(q["probes"] for q in res["by_darkness"][name]) == 1

@@ -64,6 +64,21 @@ def eye_boxes(landmarks: np.ndarray, shape, pad: float = 0.25) -> List[Tuple[int
     return boxes
 
 
+def eye_outlines(landmarks: np.ndarray, shape, pad: float = 0.1) -> np.ndarray:
+    """(H, W) bool: each eye's six landmarks filled and grown by `pad` of its width (the eye and the
+    lid edges, without the brows, creases and frame rims that `eye_boxes` also hold)."""
+    from ..pipeline.detect import EYE_L, EYE_R
+
+    region = np.zeros(shape[:2], np.uint8)
+    for sl in (EYE_R, EYE_L):
+        pts = np.asarray(landmarks[sl], np.float64)
+        eye = np.zeros_like(region)
+        cv2.fillConvexPoly(eye, cv2.convexHull(np.rint(pts).astype(np.int32)), 1)
+        k = max(1, int(round(pad * float(np.linalg.norm(pts[3] - pts[0])))))
+        region |= cv2.dilate(eye, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * k + 1, 2 * k + 1)))
+    return region > 0
+
+
 def eye_brightness(rgb: np.ndarray, boxes) -> float:
     """Mean grey level (0..255) inside the eye boxes: low behind dark lenses."""
     grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
@@ -72,9 +87,12 @@ def eye_brightness(rgb: np.ndarray, boxes) -> float:
 
 
 def eye_detail(rgb: np.ndarray, boxes) -> float:
-    """Variance of the Laplacian of the grey image inside the eye boxes (their mean)."""
+    """Variance of the Laplacian of the grey image inside the eye boxes (their mean), or inside a
+    mask (`eye_outlines`)."""
     grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY).astype(np.float64)
     lap = cv2.Laplacian(grey, cv2.CV_64F, ksize=3)
+    if isinstance(boxes, np.ndarray):  # a mask (eye_outlines)
+        return float(lap[boxes].var()) if boxes.sum() > 4 else float("nan")
     vals = [lap[y0:y1, x0:x1].var() for x0, y0, x1, y1 in boxes if x1 - x0 > 2 and y1 - y0 > 2]
     return float(np.mean(vals)) if vals else float("nan")
 
@@ -144,6 +162,7 @@ class Probe:
     judged: JudgedFace
     outputs: Dict[str, Optional[JudgedFace]] = field(default_factory=dict)
     detail: Dict[str, float] = field(default_factory=dict)  # eye detail, output / input
+    detail_eyes: Dict[str, float] = field(default_factory=dict)  # the same inside the eyes' outlines
     glasses: Dict[str, float] = field(default_factory=dict)  # P(glasses) of each output
     eye_brightness: float = 0.0  # mean grey level inside the eye boxes of the input
 
@@ -294,6 +313,8 @@ def run_verification(glasses_dir, plain_dir, pairs_file, methods: Dict[str, Meth
         probe = Probe(path.name, person, judged)
         boxes = eye_boxes(judged.landmarks, rgb.shape)
         base_detail = eye_detail(rgb, boxes)
+        outlines = eye_outlines(judged.landmarks, rgb.shape)
+        base_eyes = eye_detail(rgb, outlines)
         probe.eye_brightness = eye_brightness(rgb, boxes)
         for name in names:
             if name == "glasses on":
@@ -307,6 +328,7 @@ def run_verification(glasses_dir, plain_dir, pairs_file, methods: Dict[str, Meth
                     _save(save_dir / _slug(name) / path.with_suffix(".png").name, out)
             probe.outputs[name] = j
             probe.detail[name] = eye_detail(out, boxes) / base_detail if base_detail > 0 else float("nan")
+            probe.detail_eyes[name] = eye_detail(out, outlines) / base_eyes if base_eyes > 0 else float("nan")
             if glasses_judge is not None:
                 probe.glasses[name] = glasses_judge(out, (j or judged).landmarks)
         probes.append(probe)
@@ -339,6 +361,8 @@ def run_verification(glasses_dir, plain_dir, pairs_file, methods: Dict[str, Meth
         m["eye_detail"] = float(np.nanmedian([p.detail[name] for p in probes]))
         # behind clear lenses: the three quarters of the photos with the brightest eye regions
         m["eye_detail_clear"] = float(np.nanmedian([p.detail[name] for p in clear]))
+        # the eyes alone: a frame rim the boxes hold counts as detail there, and taking it off as a loss
+        m["eye_detail_eyes"] = float(np.nanmedian([p.detail_eyes[name] for p in probes]))
         if glasses_judge is not None:
             m["still_glasses"] = float(np.mean([p.glasses[name] >= 0.5 for p in probes]))
         m["ms_per_photo"] = 1000 * seconds.get(name, 0.0) / len(probes)
@@ -366,7 +390,8 @@ def run_verification(glasses_dir, plain_dir, pairs_file, methods: Dict[str, Meth
                                                _nanmean(per_probe[sel] < base_genuine[sel])),
                               "still_glasses": (float(np.mean([p.glasses[name] >= 0.5 for p in chosen]))
                                                 if glasses_judge is not None else None),
-                              "eye_detail": float(np.nanmedian([p.detail[name] for p in chosen]))}
+                              "eye_detail": float(np.nanmedian([p.detail[name] for p in chosen])),
+                              "eye_detail_eyes": float(np.nanmedian([p.detail_eyes[name] for p in chosen]))}
             by_lens[name] = rows
     return {"methods": results, "by_darkness": by_darkness, "by_lens": by_lens,
             "probes": len(probes), "gallery": int(len(gallery)),
@@ -377,7 +402,9 @@ def run_verification(glasses_dir, plain_dir, pairs_file, methods: Dict[str, Meth
             "per_probe_glasses": ({p.name: {n: round(float(p.glasses[n]), 4) for n in names} for p in probes}
                                   if glasses_judge is not None else None),
             # eye detail kept, output over input, for each probe and method
-            "per_probe_detail": {p.name: {n: _round(p.detail[n]) for n in names} for p in probes}}
+            "per_probe_detail": {p.name: {n: _round(p.detail[n]) for n in names} for p in probes},
+            # ... and inside the eyes' outlines alone
+            "per_probe_detail_eyes": {p.name: {n: _round(p.detail_eyes[n]) for n in names} for p in probes}}
 
 
 def _round(value: float, digits: int = 4) -> Optional[float]:
@@ -403,6 +430,7 @@ COLUMNS = [("genuine_distance", "genuine dist. ↓", "{:.3f}"), ("impostor_dista
            ("tar_at_far1", "TAR@FAR=1%", "{:.3f}"), ("closer_share", "closer than glasses on", "{:.0%}"),
            ("still_glasses", "still glasses", "{:.1%}"), ("eye_detail", "eye detail kept", "{:.2f}"),
            ("eye_detail_clear", "… behind clear lenses", "{:.2f}"),
+           ("eye_detail_eyes", "eyes alone", "{:.2f}"),
            ("ms_per_photo", "ms/photo", "{:.0f}")]
 
 
@@ -429,7 +457,7 @@ def markdown_table(result: dict) -> str:
     if result.get("by_lens"):
         kinds = list(next(iter(result["by_lens"].values())))
         lines += ["", "By kind of lens (hand labels): genuine distance ↓ (share closer than with the glasses on), "
-                  "still glasses, eye detail kept:", "",
+                  "still glasses, eye detail kept (eyes alone):", "",
                   "| probes | " + " | ".join(f"{k} ({result['by_lens']['glasses on'][k]['probes']})" for k in kinds)
                   + " |", "|---" * (len(kinds) + 1) + "|"]
         for name, rows in result["by_lens"].items():
@@ -443,6 +471,8 @@ def markdown_table(result: dict) -> str:
                     text += f" · {r['still_glasses']:.0%}"
                 if np.isfinite(r["eye_detail"]):
                     text += f" · {r['eye_detail']:.2f}"
+                if np.isfinite(r.get("eye_detail_eyes", float("nan"))):
+                    text += f" ({r['eye_detail_eyes']:.2f})"
                 cells.append(text)
             lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
