@@ -5,7 +5,7 @@ import cv2
 import numpy as np
 import torch
 
-from byeglasses.pipeline.geometry import correct_lens, eye_regions, fill_holes, lens_keep, lens_patch
+from byeglasses.pipeline.geometry import correct_lens, eye_regions, fill_holes, frame_lines, lens_keep, lens_patch
 from byeglasses.pipeline.remover import GlassesRemover
 
 R = 256
@@ -107,6 +107,32 @@ def test_a_dark_lens_takes_the_generators_eyes():
     assert np.abs(patch[inside] - y_hat[inside]).max() < 2.0
 
 
+def test_frame_lines_finds_a_thin_rim_along_the_glasses_and_leaves_the_eyes_alone():
+    rng = np.random.default_rng(1)
+    face = np.full((R, R, 3), 170.0, np.float32) + rng.normal(0, 2, (R, R, 1)).astype(np.float32)
+    eye = np.stack([CENTRE[0] + 18 * np.cos(a := np.linspace(0, 2 * np.pi, 6, endpoint=False)),
+                    CENTRE[1] + 9 * np.sin(a)], 1)
+    glasses = np.zeros((R, R), np.float32)
+    cv2.circle(glasses, CENTRE, 45, 1.0, -1)
+    crop = face.copy()
+    cv2.circle(crop, CENTRE, 42, (140, 140, 140), 2)  # a thin metal rim, 30 levels darker
+    cv2.line(crop, (CENTRE[0] - 15, CENTRE[1]), (CENTRE[0] + 15, CENTRE[1]), (120, 120, 120), 1)  # a lash line
+    cv2.line(crop, (20, 20), (60, 20), (120, 120, 120), 1)  # a line far from the glasses
+    cv2.circle(crop, (CENTRE[0] + 15, CENTRE[1] - 20), 2, (120, 120, 120), -1)  # a speck in the lens
+    lines = frame_lines(np.clip(crop, 0, 255).astype(np.uint8), glasses, [eye])
+    assert lines.shape == (R, R) and lines.dtype == np.float32 and 0 <= lines.min() and lines.max() <= 1
+    yy, xx = np.mgrid[:R, :R]
+    d = np.hypot(xx - CENTRE[0], yy - CENTRE[1])
+    assert lines[np.abs(d - 42) < 1].mean() > 0.9  # the rim
+    assert lines[CENTRE[1], CENTRE[0] - 10:CENTRE[0] + 10].max() < 0.05  # not the eye's own lines
+    assert lines[20, 20:61].max() < 0.05 and lines[CENTRE[1] - 20, CENTRE[0] + 15] < 0.05  # nor far lines or specks
+    assert not frame_lines(np.clip(face, 0, 255).astype(np.uint8), glasses, [eye]).any()  # a plain face: none
+    # the same rim at half the resolution: the sizes follow the crop
+    half = cv2.resize(np.clip(crop, 0, 255).astype(np.uint8), (R // 2, R // 2), interpolation=cv2.INTER_AREA)
+    small = frame_lines(half, cv2.resize(glasses, (R // 2, R // 2)), [eye / 2])
+    assert small[CENTRE[1] // 2, CENTRE[0] // 2 - 21] > 0.5
+
+
 class SmearingGenerator(torch.nn.Module):
     """Glasses over the template's eyes; ŷ: the input blurred (eyes smeared, no tint)."""
 
@@ -126,7 +152,9 @@ class SmearingGenerator(torch.nn.Module):
 def test_lens_blend_keeps_the_photos_eyes_at_full_resolution(astronaut):
     kw = dict(generator=SmearingGenerator(), resolution=128, glasses_threshold=0, passes=1)
     masked = GlassesRemover(blend="mask", **kw).remove(astronaut)
-    lens = GlassesRemover(blend="lens", **kw).remove(astronaut)
+    # frame lines off: this generator calls the whole eye band glasses, so its lid creases and
+    # lashes would all count as frame lines (checked on the eyes' outlines below)
+    lens = GlassesRemover(blend="lens", frame_lines=False, **kw).remove(astronaut)
     face = lens.faces[0]
     assert face.changed and masked.faces[0].changed
     pts = face.landmarks[36:48]
@@ -140,6 +168,13 @@ def test_lens_blend_keeps_the_photos_eyes_at_full_resolution(astronaut):
     # only the blended region can differ, as with every blend
     outside = lens.blend_mask == 0
     assert lens.image[outside].tobytes() == astronaut[outside].tobytes()
+    # with frame lines the eyes themselves (their outlines) keep their detail too
+    from byeglasses.evaluation.verification import eye_outlines
+
+    lined = GlassesRemover(blend="lens", **kw).remove(astronaut)
+    outlines = eye_outlines(face.landmarks, astronaut.shape)
+    assert _laplacian_var(lined.image, outlines) > 0.8 * _laplacian_var(astronaut, outlines)
+    assert _laplacian_var(masked.image, outlines) < 0.5 * _laplacian_var(astronaut, outlines)
 
 
 def test_the_eyes_are_found_on_the_generators_output(astronaut):
@@ -157,3 +192,28 @@ def test_the_eyes_are_found_on_the_generators_output(astronaut):
     assert len(eyes) == 2
     assert np.abs(np.concatenate(eyes) - truth).max() < 3.0
     assert glasses_free_eyes(crop, np.array([[10.0, 10.0], [12.0, 12.0]])) == []  # no box to search
+
+
+def test_the_lens_blend_takes_thin_frame_lines_off_unless_told_not_to(astronaut):
+    """A thin rim faint enough to pass for the face behind a lens: the lens blend keeps it from
+    the photo with frame_lines=False, and takes the generator's pixels on it by default."""
+    from byeglasses.pipeline.geometry import estimate_alignment
+
+    kw = dict(generator=SmearingGenerator(), resolution=128, glasses_threshold=0, passes=1)
+    face = GlassesRemover(**kw).detect(astronaut)[0]
+    al = estimate_alignment(face.landmarks, 128)
+    ends = np.array([[0.27, 0.46], [0.73, 0.46]]) * 128  # across the smearing mask, along the eyes
+    (x0, y0), (x1, y1) = (al.inverse @ np.c_[ends, np.ones(2)].T).T
+    line = np.zeros(astronaut.shape[:2], np.uint8)
+    cv2.line(line, (int(x0), int(y0)), (int(x1), int(y1)), 1, 1)
+    photo = np.where(line[..., None] > 0, (0.8 * astronaut).astype(np.uint8), astronaut)  # 20% darker
+    kept = GlassesRemover(blend="lens", frame_lines=False, **kw).remove(photo).image
+    taken = GlassesRemover(blend="lens", **kw).remove(photo).image
+    on = line > 0
+
+    def darkening(img):  # how much darker the line is than the same pixels without it
+        return float((astronaut[on].astype(np.float32) - img[on]).mean())
+
+    assert darkening(photo) > 25
+    assert darkening(kept) > 0.75 * darkening(photo)  # kept from the photo ...
+    assert darkening(taken) < 0.6 * darkening(kept)  # ... or taken off (what is left: ŷ's smear, the eyes' own)

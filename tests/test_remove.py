@@ -246,8 +246,11 @@ def test_settings_object_and_keywords_build_the_same_remover(astronaut):
 
     args = build_parser().parse_args(["remove", "x.jpg", "-o", "out"])
     assert settings_from_args(args) == RemovalSettings()
-    assert {f.name for f in fields(RemovalSettings)} - set(vars(args)) == {"cnn_fallback", "dilate", "feather",
-                                                                           "onnx_threads"}
+    assert {f.name for f in fields(RemovalSettings)} - set(vars(args)) == {"cnn_fallback", "frame_lines", "dilate",
+                                                                           "feather", "onnx_threads"}
+    # the two negated flags
+    off = build_parser().parse_args(["remove", "x.jpg", "-o", "out", "--no-frame-lines", "--no-cnn-fallback"])
+    assert settings_from_args(off) == RemovalSettings(frame_lines=False, cnn_fallback=False)
 
 
 def test_a_second_pass_only_for_faces_still_wearing_glasses(astronaut):

@@ -36,6 +36,9 @@ def _add_model_options(p) -> None:
                         "the model barely changes (eyes behind clear lenses: sharper eyes, more frames left); "
                         "lens: keep the face seen through clear or lightly tinted lenses with its tint taken off, "
                         "and the model's output for frames, dark lenses and glare")
+    p.add_argument("--no-frame-lines", action="store_true",
+                   help="--blend lens: let the photo's thin lines along the frame through like the rest of the "
+                        "face behind a lens (by default they take the model's pixels: thin metal rims go)")
     p.add_argument("--passes", type=int, default=DEFAULTS.passes,
                    help="faces the classifier still judges as wearing glasses go through the model again, "
                         "up to this many passes in all")
@@ -51,10 +54,12 @@ def _add_model_options(p) -> None:
 
 
 def settings_from_args(args) -> RemovalSettings:
-    """The flags present on this command, onto RemovalSettings (same names; --no-cnn-fallback)."""
+    """The flags present on this command, onto RemovalSettings (same names; --no-cnn-fallback, --no-frame-lines)."""
     given = {f.name: getattr(args, f.name) for f in fields(RemovalSettings) if hasattr(args, f.name)}
     if hasattr(args, "no_cnn_fallback"):
         given["cnn_fallback"] = not args.no_cnn_fallback
+    if hasattr(args, "no_frame_lines"):
+        given["frame_lines"] = not args.no_frame_lines
     return RemovalSettings(**given)
 
 

@@ -21,6 +21,12 @@ OUTLIER_LOW, OUTLIER_HIGH = 30.0, 60.0
 RIM_LOW, RIM_HIGH = 50.0, 90.0
 # Smoothness of the lens blend's gain map (Gaussian sigma), a fraction of the crop side.
 GAIN_SIGMA = 0.02
+# frame_lines: thin strokes (black-hat / top-hat FRAME_WIDTH of the side across) standing out by more
+# than FRAME_LEVEL levels, within FRAME_NEAR of the predicted glasses, at least FRAME_AREA (of the
+# crop's area) and FRAME_LENGTH (of its side) long, outside the eyes grown by FRAME_EYE_PAD of their
+# width; at 256 px: 7 px across, 4 px, 20 px and 12 px.
+FRAME_WIDTH, FRAME_LEVEL, FRAME_NEAR = 7 / 256, 12.0, 4 / 256
+FRAME_AREA, FRAME_LENGTH, FRAME_EYE_PAD = 20 / 256 ** 2, 12 / 256, 0.15
 
 
 def similarity_transform(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
@@ -280,6 +286,33 @@ def lens_keep(crop: np.ndarray, y_hat: np.ndarray, glasses: np.ndarray, eyes: Se
     lids = around(0.3) * (1.0 - change_weight(corrected, g, RIM_LOW, RIM_HIGH))
     face = np.maximum.reduce([around(0.1), lids, like * np.maximum(inside, near)])
     return (seen * face).astype(np.float32), gain.astype(np.float32)
+
+
+def frame_lines(crop: np.ndarray, glasses: np.ndarray, eyes: Sequence[np.ndarray], pad: float = FRAME_EYE_PAD,
+                level: float = FRAME_LEVEL) -> np.ndarray:
+    """(R, R) soft mask in [0, 1] of the thin frame lines of the crop x that the lens blend must not
+    keep from the photo: strokes darker or brighter than their surroundings (a grey black-hat or
+    top-hat FRAME_WIDTH·R across) by more than `level`, at most FRAME_NEAR·R from the predicted
+    glasses (probability >= 0.3), away from the eyes (their six landmarks each, crop pixels, grown
+    by `pad` of the eye's width), in strokes of at least FRAME_AREA·R² pixels and FRAME_LENGTH·R
+    long. Without it, a thin metal rim the generator has taken off comes back wherever it is close
+    enough to ŷ's brightness to pass for the face seen through the lens."""
+    r = crop.shape[0]
+    odd = lambda v: max(3, int(round(v)) | 1)  # noqa: E731
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (odd(FRAME_WIDTH * r),) * 2)
+    grey = cv2.cvtColor(np.ascontiguousarray(crop, np.uint8), cv2.COLOR_RGB2GRAY).astype(np.float32)
+    ridges = np.maximum(cv2.morphologyEx(grey, cv2.MORPH_BLACKHAT, kernel), cv2.morphologyEx(grey, cv2.MORPH_TOPHAT, kernel))
+    near = odd(2 * FRAME_NEAR * r + 1)
+    zone = cv2.dilate((glasses >= 0.3).astype(np.uint8), np.ones((near, near), np.uint8))
+    zone[eye_regions(eyes, r, pad=pad) >= 0.5] = 0
+    candidates = ((ridges > level) & (zone > 0)).astype(np.uint8)
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(candidates, connectivity=8)
+    strokes = [i for i in range(1, n)
+               if stats[i, 4] >= FRAME_AREA * r * r and max(stats[i, 2], stats[i, 3]) >= FRAME_LENGTH * r]
+    if not strokes:
+        return np.zeros((r, r), np.float32)
+    lines = cv2.dilate(np.isin(labels, strokes).astype(np.uint8), np.ones((3, 3), np.uint8)).astype(np.float32)
+    return cv2.GaussianBlur(lines, (0, 0), max(r / 256.0, 0.5)).clip(0.0, 1.0)
 
 
 def lens_patch(crop: np.ndarray, y_hat: np.ndarray, glasses: np.ndarray, eyes: Sequence[np.ndarray],

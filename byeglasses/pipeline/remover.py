@@ -14,8 +14,8 @@ import numpy as np
 import torch
 
 from ..errors import SettingError
-from .geometry import (align, blend_weight, change_weight, correct_lens, estimate_alignment, lens_keep, local_mean,
-                       paste_back, unalign)
+from .geometry import (align, blend_weight, change_weight, correct_lens, estimate_alignment, frame_lines, lens_keep,
+                       local_mean, paste_back, unalign)
 from .imageio import Photo, from_array, read_image
 
 # dlib's HOG detector finds faces from about 80 px: the photo is shrunk so that the smallest
@@ -102,6 +102,7 @@ class RemovalSettings:
     classifier: Optional[PathLike] = None  # glasses-classifier weights; None: the shipped classifier
     blend: str = "lens"  # "mask": the whole glasses region; "change": keep the pixels the generator barely changes;
     # "lens": keep the face seen through the lenses (tint corrected), replace frames, dark lenses and glare
+    frame_lines: bool = True  # blend="lens": never keep the photo's thin lines along the frame (thin metal rims)
     change_low: float = CHANGE_LOW  # blend="change": smoothed change (levels) below which a pixel keeps its value
     change_high: float = CHANGE_HIGH  # ... and above which it takes the generator's
     min_area: float = MIN_AREA  # faces with a smaller glasses area (fraction of the crop) are left alone
@@ -355,8 +356,10 @@ class GlassesRemover:
                 # frame pulls the photo's onto its rim; a smeared ŷ can misplace its own)
                 eyes = glasses_free_eyes(y_hat, al.to_crop(np.array(face.box, np.float64).reshape(2, 2)))
                 own = al.to_crop(face.landmarks[36:48]) if len(face.landmarks) == 68 else None
-                keep, gain = lens_keep(crop, y_hat, m, eyes, self.settings.threshold,
-                                       other_eyes=None if own is None else [own[:6], own[6:]])
+                own_eyes = None if own is None else [own[:6], own[6:]]
+                keep, gain = lens_keep(crop, y_hat, m, eyes, self.settings.threshold, other_eyes=own_eyes)
+                if self.settings.frame_lines and (own_eyes or eyes):  # the eyes' own lines stay
+                    keep *= 1.0 - frame_lines(crop, m, own_eyes or eyes)
                 keep = unalign(keep, al, box)[..., None]
                 own = correct_lens(out[y0:y1, x0:x1], unalign(gain, al, box), unalign(local_mean(crop), al, box))
                 patch += keep * (own - patch)
