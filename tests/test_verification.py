@@ -7,6 +7,7 @@ from byeglasses.evaluation.verification import (eye_boxes, eye_detail, eye_outli
                                                  read_pairs, roc_auc, run_verification, tar_at_far,
                                                  verification_metrics)
 from byeglasses.errors import InputError
+from byeglasses.evaluation.frames import FramesLeft
 
 
 def test_roc_auc_matches_pair_counting():
@@ -111,8 +112,9 @@ def test_run_verification_on_a_tiny_set(tiny_fv, tmp_path):
         return cv2.GaussianBlur(rgb, (0, 0), 3.0)
 
     res = run_verification(root / "glasses", root / "plain", root / "pairs.json",
-                           {"unchanged": unchanged, "blurred": blur},
-                           glasses_judge=lambda rgb, lm: 1.0, cache=tmp_path / "c.npz", progress=False)
+                           {"unchanged": unchanged, "blurred": blur, "glasses-free original": lambda rgb: sample.y},
+                           glasses_judge=lambda rgb, lm: 1.0, cache=tmp_path / "c.npz", progress=False,
+                           frames=FramesLeft())
     on, same = res["methods"]["glasses on"], res["methods"]["unchanged"]
     assert calls == [(256, 256, 3)]
     assert res["probes"] == 1 and res["gallery"] == 5
@@ -127,14 +129,22 @@ def test_run_verification_on_a_tiny_set(tiny_fv, tmp_path):
     assert on["still_glasses"] == 1.0
     # the judge's verdict per probe and method, to find the outputs that still wear glasses
     (probe_name,) = res["per_probe"]
-    assert res["per_probe_glasses"] == {probe_name: {"glasses on": 1.0, "unchanged": 1.0, "blurred": 1.0}}
+    assert res["per_probe_glasses"] == {probe_name: {"glasses on": 1.0, "unchanged": 1.0, "blurred": 1.0,
+                                                     "glasses-free original": 1.0}}
+    # frames left: all of them with the glasses on or unchanged, fewer blurred, few on the original
+    frames = res["per_probe_frames"][probe_name]
+    assert frames["glasses on"] == frames["unchanged"] == 1.0
+    assert frames["glasses-free original"] < 0.3 and frames["blurred"] < 0.9
+    assert res["methods"]["unchanged"]["frames_left_share"] == 1.0
+    assert res["methods"]["glasses-free original"]["frames_left_share"] == 0.0
+    assert "frames left" in markdown_table(res)
     detail = res["per_probe_detail"][probe_name]
     assert detail["glasses on"] == detail["unchanged"] == 1.0 and detail["blurred"] < 0.5
     eyes = res["per_probe_detail_eyes"][probe_name]
     assert eyes["glasses on"] == eyes["unchanged"] == 1.0 and eyes["blurred"] < 0.5
     assert same["eye_detail_eyes"] == pytest.approx(1.0) and res["methods"]["blurred"]["eye_detail_eyes"] < 0.5
     # the breakdown by how dark the eyes are: every probe in one quarter, an unchanged photo no closer
-    for name in ("glasses on", "unchanged", "blurred"):
+    for name in ("glasses on", "unchanged", "blurred", "glasses-free original"):
         assert sum(q["probes"] for q in res["by_darkness"][name]) == 1
     (q_on,) = [q for q in res["by_darkness"]["glasses on"] if q["probes"]]
     (q_same,) = [q for q in res["by_darkness"]["unchanged"] if q["probes"]]

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ByeGlassesError, SettingError
+from ..evaluation.frames import FramesLeft
 from ..evaluation.verification import markdown_table, read_lens_labels, run_verification
 from ..files import check_output_file, report
 from ..pipeline.remover import GlassesRemover, RemovalSettings
@@ -108,7 +109,7 @@ def run(args) -> int:
     result = run_verification(folder / "glasses", folder / "plain", folder / "pairs.json", methods,
                               glasses_judge=remover.judge, limit=args.count, start=args.start, cache=cache,
                               save_dir=Path(args.save_outputs) if args.save_outputs else None,
-                              lens_labels=lens_labels)
+                              lens_labels=lens_labels, frames=FramesLeft(device=str(remover.device)))
     result["settings"] = {k: (str(v) if v is not None else None) for k, v in vars(base).items()}
     result["variants"] = {name: {k: str(v) for k, v in vars(s).items() if getattr(base, k) != v}
                           for name, s in variants}

@@ -163,6 +163,7 @@ class Probe:
     outputs: Dict[str, Optional[JudgedFace]] = field(default_factory=dict)
     detail: Dict[str, float] = field(default_factory=dict)  # eye detail, output / input
     detail_eyes: Dict[str, float] = field(default_factory=dict)  # the same inside the eyes' outlines
+    frames: Dict[str, float] = field(default_factory=dict)  # frames left (evaluation/frames.py)
     glasses: Dict[str, float] = field(default_factory=dict)  # P(glasses) of each output
     eye_brightness: float = 0.0  # mean grey level inside the eye boxes of the input
 
@@ -261,12 +262,13 @@ def plain_descriptors(paths: Sequence[Path], cache: Optional[Path], progress: bo
 def run_verification(glasses_dir, plain_dir, pairs_file, methods: Dict[str, Method],
                      glasses_judge: Optional[GlassesJudge] = None, limit: Optional[int] = None, start: int = 0,
                      cache: Optional[Path] = None, progress: bool = True, save_dir: Optional[Path] = None,
-                     lens_labels: Optional[Dict[str, str]] = None) -> dict:
+                     lens_labels: Optional[Dict[str, str]] = None, frames=None) -> dict:
     """The verification benchmark: each glasses photo, as it is ("glasses on") and after each of
     `methods`, against every glasses-free photo of the same person (genuine pairs) and of the other
     people (impostor pairs). Returns {"methods": {name: metrics}, "skipped": {...}, ...}. With
     `lens_labels` ({stem: class}, `read_lens_labels`), "by_lens" holds the figures for each kind of
-    lens."""
+    lens. With `frames` (evaluation.frames.FramesLeft), each output's "frames left" too: the share of
+    the input's thin frame lines still in it."""
     from tqdm import tqdm
 
     glasses_dir, plain_dir = Path(glasses_dir), Path(plain_dir)
@@ -315,6 +317,7 @@ def run_verification(glasses_dir, plain_dir, pairs_file, methods: Dict[str, Meth
         base_detail = eye_detail(rgb, boxes)
         outlines = eye_outlines(judged.landmarks, rgb.shape)
         base_eyes = eye_detail(rgb, outlines)
+        frame_probe = frames.prepare(rgb, judged.landmarks) if frames is not None else None
         probe.eye_brightness = eye_brightness(rgb, boxes)
         for name in names:
             if name == "glasses on":
@@ -329,6 +332,8 @@ def run_verification(glasses_dir, plain_dir, pairs_file, methods: Dict[str, Meth
             probe.outputs[name] = j
             probe.detail[name] = eye_detail(out, boxes) / base_detail if base_detail > 0 else float("nan")
             probe.detail_eyes[name] = eye_detail(out, outlines) / base_eyes if base_eyes > 0 else float("nan")
+            if frame_probe is not None:
+                probe.frames[name] = frames.score(frame_probe, out)
             if glasses_judge is not None:
                 probe.glasses[name] = glasses_judge(out, (j or judged).landmarks)
         probes.append(probe)
@@ -365,6 +370,11 @@ def run_verification(glasses_dir, plain_dir, pairs_file, methods: Dict[str, Meth
         m["eye_detail_eyes"] = float(np.nanmedian([p.detail_eyes[name] for p in probes]))
         if glasses_judge is not None:
             m["still_glasses"] = float(np.mean([p.glasses[name] >= 0.5 for p in probes]))
+        if frames is not None:
+            from .frames import FRAMES_LEFT
+
+            m["frames_left"] = float(np.mean([p.frames[name] for p in probes]))
+            m["frames_left_share"] = float(np.mean([p.frames[name] >= FRAMES_LEFT for p in probes]))
         m["ms_per_photo"] = 1000 * seconds.get(name, 0.0) / len(probes)
         results[name] = m
         by_darkness[name] = [{"probes": int((quarter == q).sum()),
@@ -391,7 +401,9 @@ def run_verification(glasses_dir, plain_dir, pairs_file, methods: Dict[str, Meth
                               "still_glasses": (float(np.mean([p.glasses[name] >= 0.5 for p in chosen]))
                                                 if glasses_judge is not None else None),
                               "eye_detail": float(np.nanmedian([p.detail[name] for p in chosen])),
-                              "eye_detail_eyes": float(np.nanmedian([p.detail_eyes[name] for p in chosen]))}
+                              "eye_detail_eyes": float(np.nanmedian([p.detail_eyes[name] for p in chosen])),
+                              "frames_left": (float(np.mean([p.frames[name] for p in chosen]))
+                                              if frames is not None else None)}
             by_lens[name] = rows
     return {"methods": results, "by_darkness": by_darkness, "by_lens": by_lens,
             "probes": len(probes), "gallery": int(len(gallery)),
@@ -404,7 +416,10 @@ def run_verification(glasses_dir, plain_dir, pairs_file, methods: Dict[str, Meth
             # eye detail kept, output over input, for each probe and method
             "per_probe_detail": {p.name: {n: _round(p.detail[n]) for n in names} for p in probes},
             # ... and inside the eyes' outlines alone
-            "per_probe_detail_eyes": {p.name: {n: _round(p.detail_eyes[n]) for n in names} for p in probes}}
+            "per_probe_detail_eyes": {p.name: {n: _round(p.detail_eyes[n]) for n in names} for p in probes},
+            # frames left: the share of the input's thin frame lines still in each output
+            "per_probe_frames": ({p.name: {n: _round(p.frames[n]) for n in names} for p in probes}
+                                 if frames is not None else None)}
 
 
 def _round(value: float, digits: int = 4) -> Optional[float]:
@@ -428,7 +443,8 @@ def _save(path: Path, rgb: np.ndarray) -> None:
 COLUMNS = [("genuine_distance", "genuine dist. ↓", "{:.3f}"), ("impostor_distance", "impostor dist.", "{:.3f}"),
            ("accuracy", "accuracy@0.6", "{:.3f}"), ("roc_auc", "ROC AUC", "{:.4f}"),
            ("tar_at_far1", "TAR@FAR=1%", "{:.3f}"), ("closer_share", "closer than glasses on", "{:.0%}"),
-           ("still_glasses", "still glasses", "{:.1%}"), ("eye_detail", "eye detail kept", "{:.2f}"),
+           ("still_glasses", "still glasses", "{:.1%}"), ("frames_left", "frames left", "{:.2f}"),
+           ("frames_left_share", "… ≥ 0.5", "{:.1%}"), ("eye_detail", "eye detail kept", "{:.2f}"),
            ("eye_detail_clear", "… behind clear lenses", "{:.2f}"),
            ("eye_detail_eyes", "eyes alone", "{:.2f}"),
            ("ms_per_photo", "ms/photo", "{:.0f}")]
@@ -457,7 +473,7 @@ def markdown_table(result: dict) -> str:
     if result.get("by_lens"):
         kinds = list(next(iter(result["by_lens"].values())))
         lines += ["", "By kind of lens (hand labels): genuine distance ↓ (share closer than with the glasses on), "
-                  "still glasses, eye detail kept (eyes alone):", "",
+                  "still glasses, frames left (when measured), eye detail kept (eyes alone):", "",
                   "| probes | " + " | ".join(f"{k} ({result['by_lens']['glasses on'][k]['probes']})" for k in kinds)
                   + " |", "|---" * (len(kinds) + 1) + "|"]
         for name, rows in result["by_lens"].items():
@@ -469,6 +485,8 @@ def markdown_table(result: dict) -> str:
                     text += f" ({r['closer_share']:.0%})"
                 if r["still_glasses"] is not None:
                     text += f" · {r['still_glasses']:.0%}"
+                if r.get("frames_left") is not None:
+                    text += f" · {r['frames_left']:.2f}"
                 if np.isfinite(r["eye_detail"]):
                     text += f" · {r['eye_detail']:.2f}"
                 if np.isfinite(r.get("eye_detail_eyes", float("nan"))):
