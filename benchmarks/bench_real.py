@@ -1,10 +1,11 @@
 """How the shipped model treats real photos: the share of real glasses photos whose glasses it
 finds and removes, and the share of glasses-free photos it leaves untouched (with the default
-thresholds of `GlassesRemover`). Optionally writes a contact sheet to look at (never commit one
-made of CelebA faces).
+thresholds of `GlassesRemover`); on the glasses photos, the frames left (evaluation/frames.py:
+how much of each photo's thin frame lines is still in its output). Optionally writes a contact
+sheet to look at (never commit one made of CelebA faces).
 
     python benchmarks/bench_real.py --glasses ../shared/data/celebahq256/real-glasses \
-        --plain ../shared/data/celebahq256/test --count 100 [--sheet /tmp/real.png]
+        --plain ../shared/data/celebahq256/test --count 100 [--no-frame-lines] [--sheet /tmp/real.png]
 """
 
 import argparse
@@ -16,6 +17,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 
 from byeglasses import GlassesRemover  # noqa: E402
+from byeglasses.evaluation.frames import FRAMES_LEFT, FramesLeft  # noqa: E402
+from byeglasses.evaluation.verification import judge_face  # noqa: E402
 from byeglasses.files import list_images  # noqa: E402
 from byeglasses.synth.cache import read_rgb  # noqa: E402
 
@@ -41,9 +44,10 @@ def main():
     ap.add_argument("--plain", required=True, help="photos of people without glasses")
     ap.add_argument("--count", type=int, default=100, help="photos per folder at most")
     ap.add_argument("--checkpoint", help="default: the shipped model")
+    ap.add_argument("--no-frame-lines", action="store_true", help="the lens blend without frame lines")
     ap.add_argument("--sheet", help="write a contact sheet of the first 24 glasses photos: input | output")
     args = ap.parse_args()
-    remover = GlassesRemover(args.checkpoint)
+    remover = GlassesRemover(args.checkpoint, frame_lines=not args.no_frame_lines)
     n_g, ch_g, nf_g, p_g, pairs = run(remover, args.glasses, args.count)
     n_p, ch_p, nf_p, p_p, _ = run(remover, args.plain, args.count)
     print("| photos | count | no face found | glasses removed | left untouched | median glasses prob. |")
@@ -52,6 +56,14 @@ def main():
         faces = n - nf
         print(f"| {label} | {n} | {nf} | {ch} ({ch / max(faces, 1):.0%}) | {faces - ch} ({(faces - ch) / max(faces, 1):.0%}) "
               f"| {np.median(p) if len(p) else float('nan'):.2f} |")
+    frames, scores = FramesLeft(), []
+    for before, after in pairs:
+        judged = judge_face(before)
+        if judged is not None:
+            scores.append(frames.score(frames.prepare(before, judged.landmarks), after))
+    scores = np.array(scores)
+    print(f"frames left on the {len(scores)} real glasses photos with a face: mean {scores.mean():.3f}, "
+          f"{(scores >= FRAMES_LEFT).mean():.1%} at {FRAMES_LEFT} or more")
     if args.sheet:
         from PIL import Image
 
