@@ -28,11 +28,9 @@ FRAMES_LEFT = 0.5
 def ridges(crop: np.ndarray) -> np.ndarray:
     """(R, R) float32: how much each pixel of an (R, R, 3) RGB crop stands out as a thin dark or
     bright stroke (grey black-hat or top-hat, RIDGE_WIDTH·R across), in levels."""
-    r = crop.shape[0]
-    k = max(3, int(round(RIDGE_WIDTH * r)) | 1)
-    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k))
-    grey = cv2.cvtColor(np.ascontiguousarray(np.clip(crop, 0, 255), np.uint8), cv2.COLOR_RGB2GRAY).astype(np.float32)
-    return np.maximum(cv2.morphologyEx(grey, cv2.MORPH_BLACKHAT, kernel), cv2.morphologyEx(grey, cv2.MORPH_TOPHAT, kernel))
+    from ..pipeline.geometry import thin_strokes
+
+    return thin_strokes(crop, RIDGE_WIDTH)
 
 
 def frame_line_pixels(crop: np.ndarray, glasses: np.ndarray, eyes) -> np.ndarray:

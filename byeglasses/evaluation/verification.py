@@ -68,15 +68,9 @@ def eye_outlines(landmarks: np.ndarray, shape, pad: float = 0.1) -> np.ndarray:
     """(H, W) bool: each eye's six landmarks filled and grown by `pad` of its width (the eye and the
     lid edges, without the brows, creases and frame rims that `eye_boxes` also hold)."""
     from ..pipeline.detect import EYE_L, EYE_R
+    from ..pipeline.geometry import eye_masks
 
-    region = np.zeros(shape[:2], np.uint8)
-    for sl in (EYE_R, EYE_L):
-        pts = np.asarray(landmarks[sl], np.float64)
-        eye = np.zeros_like(region)
-        cv2.fillConvexPoly(eye, cv2.convexHull(np.rint(pts).astype(np.int32)), 1)
-        k = max(1, int(round(pad * float(np.linalg.norm(pts[3] - pts[0])))))
-        region |= cv2.dilate(eye, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * k + 1, 2 * k + 1)))
-    return region > 0
+    return eye_masks([landmarks[EYE_R], landmarks[EYE_L]], shape, pad) > 0
 
 
 def eye_brightness(rgb: np.ndarray, boxes) -> float:

@@ -177,20 +177,35 @@ def _smoothstep(x: np.ndarray, low: float, high: float) -> np.ndarray:
     return t * t * (3.0 - 2.0 * t)
 
 
-def eye_regions(eyes: Sequence[np.ndarray], resolution: int, pad: float = 0.45) -> np.ndarray:
-    """(R, R) soft mask of the eyes and lids: each eye's six landmarks (crop pixels) filled,
-    grown by `pad` of that eye's width and softened."""
-    r = resolution
-    region = np.zeros((r, r), np.uint8)
+def eye_masks(eyes: Sequence[np.ndarray], shape, pad: float) -> np.ndarray:
+    """(H, W) uint8 0/1 of `shape`: each eye's six landmarks (pixels) filled, grown by `pad` of
+    that eye's width (corner to corner)."""
+    region = np.zeros(tuple(shape[:2]), np.uint8)
     for pts in eyes:
         pts = np.asarray(pts, np.float32)
         if not np.isfinite(pts).all():
             continue
-        eye = np.zeros((r, r), np.uint8)
+        eye = np.zeros_like(region)
         cv2.fillConvexPoly(eye, cv2.convexHull(np.rint(pts).astype(np.int32)), 1)
         k = max(1, int(round(pad * float(np.linalg.norm(pts[3] - pts[0])))))
         region |= cv2.dilate(eye, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * k + 1, 2 * k + 1)))
-    return cv2.GaussianBlur(region.astype(np.float32), (0, 0), max(1.0, 0.01 * r))
+    return region
+
+
+def eye_regions(eyes: Sequence[np.ndarray], resolution: int, pad: float = 0.45) -> np.ndarray:
+    """(R, R) soft mask of the eyes and lids: each eye's six landmarks (crop pixels) filled,
+    grown by `pad` of that eye's width and softened."""
+    region = eye_masks(eyes, (resolution, resolution), pad)
+    return cv2.GaussianBlur(region.astype(np.float32), (0, 0), max(1.0, 0.01 * resolution))
+
+
+def thin_strokes(crop: np.ndarray, width: float) -> np.ndarray:
+    """(R, R) float32: how much each pixel of an (R, R, 3) RGB crop stands out as a thin dark or
+    bright stroke, in levels: the larger of a grey black-hat and top-hat `width`·R across."""
+    k = max(3, int(round(width * crop.shape[0])) | 1)
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k))
+    grey = cv2.cvtColor(np.ascontiguousarray(np.clip(crop, 0, 255), np.uint8), cv2.COLOR_RGB2GRAY).astype(np.float32)
+    return np.maximum(cv2.morphologyEx(grey, cv2.MORPH_BLACKHAT, kernel), cv2.morphologyEx(grey, cv2.MORPH_TOPHAT, kernel))
 
 
 def fill_holes(region: np.ndarray, close: float = 0.012) -> np.ndarray:
@@ -298,11 +313,8 @@ def frame_lines(crop: np.ndarray, glasses: np.ndarray, eyes: Sequence[np.ndarray
     long. Without it, a thin metal rim the generator has taken off comes back wherever it is close
     enough to ŷ's brightness to pass for the face seen through the lens."""
     r = crop.shape[0]
-    odd = lambda v: max(3, int(round(v)) | 1)  # noqa: E731
-    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (odd(FRAME_WIDTH * r),) * 2)
-    grey = cv2.cvtColor(np.ascontiguousarray(crop, np.uint8), cv2.COLOR_RGB2GRAY).astype(np.float32)
-    ridges = np.maximum(cv2.morphologyEx(grey, cv2.MORPH_BLACKHAT, kernel), cv2.morphologyEx(grey, cv2.MORPH_TOPHAT, kernel))
-    near = odd(2 * FRAME_NEAR * r + 1)
+    ridges = thin_strokes(crop, FRAME_WIDTH)
+    near = max(3, int(round(2 * FRAME_NEAR * r + 1)) | 1)
     zone = cv2.dilate((glasses >= 0.3).astype(np.uint8), np.ones((near, near), np.uint8))
     zone[eye_regions(eyes, r, pad=pad) >= 0.5] = 0
     candidates = ((ridges > level) & (zone > 0)).astype(np.uint8)
