@@ -279,3 +279,66 @@ def test_broken_links_and_subfolders_in_an_input_folder_are_reported(astronaut, 
     err = capsys.readouterr().err
     assert f"{src / 'more'}: subfolder not searched" in err
     assert f"{src / 'gone.jpg'}: no such file" in err
+
+
+def test_batched_extra_passes_equal_each_photo_alone(astronaut_faces, tmp_path, tiny_checkpoint, monkeypatch):
+    """The second and third passes of a batch run the classifier and the generator once on the
+    faces of all its photos; every output equals what `GlassesRemover.remove` gives that photo alone."""
+    from byeglasses import GlassesRemover
+    from byeglasses.synth.cache import read_rgb
+
+    calls = []
+    generate = GlassesRemover.classify_and_generate
+
+    def counted(self, crops, timings):
+        calls.append(len(crops))
+        return generate(self, crops, timings)
+
+    monkeypatch.setattr(GlassesRemover, "classify_and_generate", counted)
+    src, out = _photos(tmp_path / "in", astronaut_faces, 5), tmp_path / "out"
+    assert main(["remove", str(src), "-o", str(out), "--checkpoint", str(tiny_checkpoint), "--workers", "0",
+                 "--batch-size", "4", "--passes", "3", *FORCE]) == 0
+    assert calls == [4, 4, 4, 1, 1, 1]  # two batches (4 photos, then 1), three passes each
+    calls.clear()
+    remover = GlassesRemover(tiny_checkpoint, glasses_threshold=0.0, min_area=0.0, min_change=0.0, passes=3)
+    for name in sorted(p.name for p in src.iterdir()):
+        result = remover.remove(read_rgb(src / name))
+        assert result.faces[0].passes == 3
+        assert np.array_equal(np.asarray(Image.open(out / name).convert("RGB")), result.image), name
+    assert calls == [1, 1, 1] * 5  # alone: one face per call
+
+
+def test_a_failing_batched_pass_falls_back_to_each_photo(astronaut_faces, tmp_path, tiny_checkpoint, monkeypatch,
+                                                          capsys):
+    """If the extra passes of a whole batch fail (say, out of GPU memory), each photo is retried alone,
+    and a photo that fails alone is reported by name while the others are written."""
+    from byeglasses import GlassesRemover
+
+    many = GlassesRemover.more_passes_many
+
+    def flaky(self, results, faces):
+        if len(results) > 1:
+            raise RuntimeError("out of memory")
+        return many(self, results, faces)
+
+    monkeypatch.setattr(GlassesRemover, "more_passes_many", flaky)
+    src, out, ref = _photos(tmp_path / "in", astronaut_faces, 3), tmp_path / "out", tmp_path / "ref"
+    args = ["--checkpoint", str(tiny_checkpoint), "--workers", "0", "--passes", "2", *FORCE]
+    assert main(["remove", str(src), "-o", str(out), "--batch-size", "3", *args]) == 0
+    assert main(["remove", str(src), "-o", str(ref), "--batch-size", "1", *args]) == 0
+    assert _files(out) == _files(ref)
+
+    original = GlassesRemover.more_passes
+    first_box = GlassesRemover(tiny_checkpoint).detect(np.asarray(Image.open(src / "000.png").convert("RGB")))[0].box
+
+    def one_bad(self, result, faces):
+        if faces[0].box == first_box:
+            raise RuntimeError("this photo broke")
+        return original(self, result, faces)
+
+    monkeypatch.setattr(GlassesRemover, "more_passes", one_bad)
+    bad = tmp_path / "bad"
+    assert main(["remove", str(src), "-o", str(bad), "--batch-size", "3", *args]) == 1
+    lines = {Path(r["input"]).name: r for r in _manifest(bad)}
+    assert lines["000.png"]["status"] == "failed" and "this photo broke" in lines["000.png"]["reason"]
+    assert lines["001.png"]["status"] == lines["002.png"]["status"] == "removed"

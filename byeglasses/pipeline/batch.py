@@ -312,11 +312,33 @@ class Runner:
         if with_faces:  # the classifier, then the generator on the faces wearing glasses, of all photos at once
             probabilities, generated = self.remover.classify_and_generate(
                 np.concatenate([i.prepared.crops for i in with_faces]), {})
-        share = (time.perf_counter() - t) / max(1, len(with_faces))
         starts, start = {}, 0
         for item in with_faces:
             starts[id(item)] = start
             start += len(item.prepared.faces)
+        # each photo finished, then the extra passes of all of them batched together; what fails is
+        # kept to be reported with its photo below
+        results: Dict[int, object] = {}
+        for item in with_faces:
+            a, b = starts[id(item)], starts[id(item)] + len(item.prepared.faces)
+            try:
+                results[id(item)] = self.remover.finish(item.prepared, probabilities[a:b],
+                                                        {i - a: out for i, out in generated.items() if a <= i < b})
+            except Exception as e:  # noqa: BLE001 - reported with its photo
+                results[id(item)] = e
+        done = [item for item in with_faces if not isinstance(results[id(item)], Exception)]
+        if done:
+            try:
+                more = self.remover.more_passes_many([results[id(i)] for i in done], [i.prepared.faces for i in done])
+            except Exception:  # noqa: BLE001 - one photo at a time, so that one bad photo names itself
+                more = []
+                for item in done:
+                    try:
+                        more.append(self.remover.more_passes(results[id(item)], item.prepared.faces))
+                    except Exception as e:  # noqa: BLE001
+                        more.append(e)
+            results.update((id(item), r) for item, r in zip(done, more))
+        share = (time.perf_counter() - t) / max(1, len(with_faces))
         for item in items:
             if item.skipped:
                 self.skipped += 1
@@ -335,10 +357,9 @@ class Runner:
                                         f"{HOG_FACE / self.remover.detection_scale(item.photo.rgb.shape):.0f} px; "
                                         "see --min-face); nothing written")
                 else:
-                    a, b = starts[id(item)], starts[id(item)] + len(item.prepared.faces)
-                    mine = {i - a: out for i, out in generated.items() if a <= i < b}
-                    result = self.remover.finish(item.prepared, probabilities[a:b], mine)
-                    result = self.remover.more_passes(result, item.prepared.faces)
+                    result = results[id(item)]
+                    if isinstance(result, Exception):
+                        raise result
                     staged = self._write(item, result, record)
                     record["ms"] = round(1000 * (item.seconds + share + time.perf_counter() - t), 1)
             except OSError as e:

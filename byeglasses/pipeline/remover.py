@@ -292,19 +292,36 @@ class GlassesRemover:
 
     def more_passes(self, result: RemovalResult, faces) -> RemovalResult:
         """Faces changed by a pass go through `remove_faces` again, up to `passes` in all."""
-        timings = result.timings
+        return self.more_passes_many([result], [faces])[0]
+
+    def more_passes_many(self, results: List[RemovalResult], faces: List[list]) -> List[RemovalResult]:
+        """`more_passes` for several photos at once (`faces[k]`: the detected faces of `results[k]`):
+        each extra pass aligns the faces to do again on every photo, then runs the classifier and
+        the generator once on all of them (the batch runner's faces of several photos), then
+        finishes each photo. The results are those of `more_passes` on each photo alone."""
+        shared: Dict[str, float] = results[0].timings if len(results) == 1 else {}
         for _ in range(self.settings.passes - 1):
-            again = [i for i, f in enumerate(result.faces) if f.changed]
-            if not again:
+            todo = [(k, [i for i, f in enumerate(r.faces) if f.changed]) for k, r in enumerate(results)]
+            todo = [(k, again) for k, again in todo if again]
+            if not todo:
                 break
-            more = self.remove_faces(result.image, [faces[i] for i in again], timings)
-            for i, f in zip(again, more.faces):
-                if f.changed:
-                    result.faces[i].passes += 1
-            np.maximum(result.blend_mask, more.blend_mask, out=result.blend_mask)
-            result.image = more.image
-        result.timings = timings
-        return result
+            prepared = [self.align_faces(results[k].image, [faces[k][i] for i in again], shared)
+                        for k, again in todo]
+            probabilities, generated = self.classify_and_generate(np.concatenate([p.crops for p in prepared]), shared)
+            mores, start = [], 0
+            for p in prepared:
+                n = len(p.faces)
+                mine = {i - start: out for i, out in generated.items() if start <= i < start + n}
+                mores.append(self.finish(p, probabilities[start:start + n], mine))
+                start += n
+            for (k, again), more in zip(todo, mores):  # only once every photo is finished
+                result = results[k]
+                for i, f in zip(again, more.faces):
+                    if f.changed:
+                        result.faces[i].passes += 1
+                np.maximum(result.blend_mask, more.blend_mask, out=result.blend_mask)
+                result.image = more.image
+        return results
 
     def remove_faces(self, rgb: np.ndarray, faces, timings: Optional[Dict[str, float]] = None) -> RemovalResult:
         """One pass over detected `faces` (pipeline.detect.Face): align, classify, generate for the
