@@ -283,7 +283,8 @@ def test_broken_links_and_subfolders_in_an_input_folder_are_reported(astronaut, 
 
 def test_batched_extra_passes_equal_each_photo_alone(astronaut_faces, tmp_path, tiny_checkpoint, monkeypatch):
     """The second and third passes of a batch run the classifier and the generator once on the
-    faces of all its photos; every output equals what `GlassesRemover.remove` gives that photo alone."""
+    faces of all its photos; every output equals what `GlassesRemover.remove` gives that photo alone
+    (up to rounding)."""
     from byeglasses import GlassesRemover
     from byeglasses.synth.cache import read_rgb
 
@@ -304,7 +305,9 @@ def test_batched_extra_passes_equal_each_photo_alone(astronaut_faces, tmp_path, 
     for name in sorted(p.name for p in src.iterdir()):
         result = remover.remove(read_rgb(src / name))
         assert result.faces[0].passes == 3
-        assert np.array_equal(np.asarray(Image.open(out / name).convert("RGB")), result.image), name
+        batch_out = np.asarray(Image.open(out / name).convert("RGB")).astype(int)
+        # equal up to the generator's rounding in the last bit with other batch sizes (docs/pipeline.md)
+        assert np.abs(batch_out - result.image).max() <= 1, name
     assert calls == [1, 1, 1] * 5  # alone: one face per call
 
 
