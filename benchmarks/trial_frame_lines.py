@@ -29,20 +29,6 @@ from byeglasses.errors import ByeGlassesError  # noqa: E402
 from byeglasses.files import atomic_write  # noqa: E402
 import byeglasses.pipeline.remover as remover  # noqa: E402
 
-KERNEL = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (7, 7))
-LEVEL, MIN_AREA, MIN_LENGTH = 12.0, 20, 12
-
-
-def thin_lines(crop, glasses, eyes, eye_pad):
-    grey = cv2.cvtColor(crop, cv2.COLOR_RGB2GRAY).astype(np.float32)
-    ridges = np.maximum(cv2.morphologyEx(grey, cv2.MORPH_BLACKHAT, KERNEL), cv2.morphologyEx(grey, cv2.MORPH_TOPHAT, KERNEL))
-    zone = cv2.dilate((glasses >= 0.3).astype(np.uint8), np.ones((9, 9), np.uint8))
-    zone[geometry.eye_regions(eyes, crop.shape[0], pad=eye_pad) >= 0.5] = 0
-    candidates = ((ridges > LEVEL) & (zone > 0)).astype(np.uint8)
-    n, labels, stats, _ = cv2.connectedComponentsWithStats(candidates, connectivity=8)
-    long = [i for i in range(1, n) if stats[i, 4] >= MIN_AREA and max(stats[i, 2], stats[i, 3]) >= MIN_LENGTH]
-    return cv2.dilate(np.isin(labels, long).astype(np.uint8), np.ones((3, 3), np.uint8))
-
 
 class TrialRemover(remover.GlassesRemover):
     """The default remover with the trial on the first pass (later passes as usual)."""
@@ -59,7 +45,7 @@ class TrialRemover(remover.GlassesRemover):
         for i, (y_hat, m) in list(generated.items()):
             crop, al, face = prepared.crops[i], prepared.alignments[i], prepared.faces[i]
             own = al.to_crop(face.landmarks[36:48])
-            lines = thin_lines(crop, m, [own[:6], own[6:]], self.eye_pad)
+            lines = geometry.frame_strokes(crop, m, [own[:6], own[6:]], pad=self.eye_pad)  # as the lens blend's
             if lines.any():
                 y2, m2 = self.run_generator(cv2.inpaint(np.ascontiguousarray(crop), lines, 3, cv2.INPAINT_TELEA)[None])
                 generated[i] = (y2[0], np.maximum(m, m2[0]))

@@ -313,6 +313,14 @@ def frame_lines(crop: np.ndarray, glasses: np.ndarray, eyes: Sequence[np.ndarray
     long. Without it, a thin metal rim the generator has taken off comes back wherever it is close
     enough to ŷ's brightness to pass for the face seen through the lens."""
     r = crop.shape[0]
+    return cv2.GaussianBlur(frame_strokes(crop, glasses, eyes, pad, level).astype(np.float32), (0, 0),
+                            max(r / 256.0, 0.5)).clip(0.0, 1.0)
+
+
+def frame_strokes(crop: np.ndarray, glasses: np.ndarray, eyes: Sequence[np.ndarray], pad: float = FRAME_EYE_PAD,
+                  level: float = FRAME_LEVEL) -> np.ndarray:
+    """(R, R) uint8 0/1: the strokes of `frame_lines`, grown by one pixel, before softening."""
+    r = crop.shape[0]
     ridges = thin_strokes(crop, FRAME_WIDTH)
     near = max(3, int(round(2 * FRAME_NEAR * r + 1)) | 1)
     zone = cv2.dilate((glasses >= 0.3).astype(np.uint8), np.ones((near, near), np.uint8))
@@ -322,9 +330,8 @@ def frame_lines(crop: np.ndarray, glasses: np.ndarray, eyes: Sequence[np.ndarray
     strokes = [i for i in range(1, n)
                if stats[i, 4] >= FRAME_AREA * r * r and max(stats[i, 2], stats[i, 3]) >= FRAME_LENGTH * r]
     if not strokes:
-        return np.zeros((r, r), np.float32)
-    lines = cv2.dilate(np.isin(labels, strokes).astype(np.uint8), np.ones((3, 3), np.uint8)).astype(np.float32)
-    return cv2.GaussianBlur(lines, (0, 0), max(r / 256.0, 0.5)).clip(0.0, 1.0)
+        return np.zeros((r, r), np.uint8)
+    return cv2.dilate(np.isin(labels, strokes).astype(np.uint8), np.ones((3, 3), np.uint8))
 
 
 def lens_patch(crop: np.ndarray, y_hat: np.ndarray, glasses: np.ndarray, eyes: Sequence[np.ndarray],
