@@ -15,6 +15,9 @@ rim or a lens one would notice).
     # 2. rate each number, then write {"ratings": {"<file stem>": 0|1|2, ...}} (see
     #    benchmarks/fv_dev_eye_ratings_stage4.json); `index` turns "number rating" lines into it
     python benchmarks/eye_bands.py index sheets/index.json my_ratings.txt > ratings.json
+    # or rate two removals together, blind: each photo twice (input | A's output, input | B's), the
+    # bands shuffled; `index` then gives {"ratings": {stem: {"a": r, "b": r}}}
+    python benchmarks/eye_bands.py sheets ../shared/data/celebahq256/fv-dev/glasses outA sheets/ --blind-with outB
     # or compare two removals blind: input | one | the other, sides drawn at random (key.json says
     # which is which: do not open it before judging); judge each number L, R or = (fewer glasses left)
     python benchmarks/eye_bands.py pairs ../shared/data/celebahq256/fv-dev/glasses outA outB pairs/
@@ -66,27 +69,49 @@ def sheets(args) -> int:
     from byeglasses.files import list_images, write_text
 
     inputs, outputs, dest = Path(args.inputs), Path(args.outputs), Path(args.dest)
-    if dest.resolve() in (inputs.resolve(), outputs.resolve()):
+    folders = [outputs] + ([Path(args.blind_with)] if args.blind_with else [])
+    if dest.resolve() in [inputs.resolve()] + [f.resolve() for f in folders]:
         print(f"eye_bands: {dest}: the sheets need a folder of their own, not the inputs' or the outputs'",
               file=sys.stderr)
         return 2
     listed = list_images(inputs)
-    names = [n for n in listed if output_for(outputs, n)]
+    names = [n for n in listed if all(output_for(f, n) for f in folders)]
     missing = len(listed) - len(names)
     if not names:
-        print(f"eye_bands: no photo of {inputs} has an output of the same name in {outputs}", file=sys.stderr)
+        print(f"eye_bands: no photo of {inputs} has an output of the same name in {' and '.join(map(str, folders))}",
+              file=sys.stderr)
         return 2
     dest.mkdir(parents=True, exist_ok=True)
-    cells, kept = _cells(inputs, [outputs], names)
+    if len(folders) == 1:
+        cells, kept = _cells(inputs, folders, names)
+        index = [names[k] for k in kept]
+    else:  # every photo once per removal, the bands in an order drawn by --seed, then numbered
+        bands = {}
+        for side, folder in zip("ab", folders):
+            made, kept = _cells(inputs, [folder], names, numbered=False)
+            bands.update(((names[k], side), cell) for k, cell in zip(kept, made))
+        order = sorted(bands)
+        order = [order[i] for i in np.random.default_rng(args.seed).permutation(len(order))]
+        cells = [_number(bands[key], k) for k, key in enumerate(order)]
+        index = {"a": str(folders[0]), "b": str(folders[1]), "cells": [list(key) for key in order]}
     written = _write_sheets(cells, dest, args.per_sheet, COLUMNS)
-    write_text(dest / "index.json", json.dumps([names[k] for k in kept], indent=0))
-    print(f"eye_bands: {len(kept)} photos in {len(written)} sheets in {dest} (index.json: number -> file)"
+    write_text(dest / "index.json", json.dumps(index, indent=0))
+    print(f"eye_bands: {len(cells)} eye bands in {len(written)} sheets in {dest} (index.json: number -> file)"
           + (f"; {missing} inputs without an output left out" if missing else ""))
     return 0
 
 
-def _cells(inputs: Path, folders, names, sides=None):
-    """Eye-band cells of `names`: the input, then each folder's output (in `sides` order per name)."""
+def _number(cell, number: int):
+    import cv2
+
+    cell = cell.copy()
+    cv2.putText(cell, str(number), (5, 18), cv2.FONT_HERSHEY_SIMPLEX, 0.55, (255, 255, 0), 2)
+    return cell
+
+
+def _cells(inputs: Path, folders, names, sides=None, numbered: bool = True):
+    """Eye-band cells of `names`: the input, then each folder's output (in `sides` order per name),
+    numbered in order unless told not to; and the indices of `names` they show."""
     import cv2
     from tqdm import tqdm
 
@@ -112,8 +137,8 @@ def _cells(inputs: Path, folders, names, sides=None):
                                for im in [before] + afters], 1)
         for j in range(1, len(afters) + 1):
             cell[:, j * WIDTH] = 255
-        cv2.putText(cell, str(len(kept)), (3, 16), cv2.FONT_HERSHEY_SIMPLEX, 0.55, (255, 255, 0), 2)
-        cells.append(np.pad(cell, ((2, 2), (2, 2), (0, 0))))
+        cell = np.pad(cell, ((2, 2), (2, 2), (0, 0)))
+        cells.append(_number(cell, len(kept)) if numbered else cell)
         kept.append(k)
     return cells, kept
 
@@ -158,6 +183,14 @@ def pairs(args) -> int:
     return 0
 
 
+def _numbered(path):
+    """(line number, fields) of each line of a judgments or ratings file, comments (#) and blank lines left out."""
+    for k, line in enumerate(Path(path).read_text().splitlines(), 1):
+        line = line.split("#")[0].strip()
+        if line:
+            yield k, line
+
+
 def tally(args) -> int:
     from math import comb
 
@@ -165,10 +198,7 @@ def tally(args) -> int:
     left = key["left"]
     wins = {"a": 0, "b": 0, "=": 0}
     seen = set()
-    for k, line in enumerate(Path(args.lines).read_text().splitlines(), 1):
-        line = line.split("#")[0].strip()
-        if not line:
-            continue
+    for k, line in _numbered(args.lines):
         parts = line.split()
         if len(parts) != 2 or not parts[0].isdigit() or int(parts[0]) >= len(left) or parts[1] not in ("L", "R", "="):
             print(f"eye_bands: {args.lines} line {k}: expected 'number L|R|=' with a number below {len(left)}, "
@@ -191,51 +221,73 @@ def tally(args) -> int:
 
 def index_ratings(args) -> int:
     index = json.loads(Path(args.index).read_text())
+    blind = isinstance(index, dict)  # sheets --blind-with: [name, side] per number
+    cells = index["cells"] if blind else index
     ratings = {}
-    for k, line in enumerate(Path(args.lines).read_text().splitlines(), 1):
-        line = line.split("#")[0].strip()
-        if not line:
-            continue
+    for k, line in _numbered(args.lines):
         try:
             number, rating = (int(v) for v in line.split())
-            name = index[number]
+            if number < 0:
+                raise IndexError
+            name = cells[number]
         except (ValueError, IndexError):
             print(f"eye_bands: {args.lines} line {k}: expected 'number rating' with a number of "
-                  f"{args.index} (0..{len(index) - 1}), got {line!r}", file=sys.stderr)
+                  f"{args.index} (0..{len(cells) - 1}), got {line!r}", file=sys.stderr)
             return 2
         if rating not in (0, 1, 2):
             print(f"eye_bands: {args.lines} line {k}: rating must be 0, 1 or 2, got {rating}", file=sys.stderr)
             return 2
-        ratings[Path(name).stem] = rating
-    print(json.dumps({"ratings": dict(sorted(ratings.items()))}, indent=1))
+        if blind:
+            ratings.setdefault(Path(name[0]).stem, {})[name[1]] = rating
+        else:
+            ratings[Path(name).stem] = rating
+    if blind:  # only the photos rated for both removals
+        ratings = {stem: dict(sorted(r.items())) for stem, r in ratings.items() if len(r) == 2}
+        out = {"a": index["a"], "b": index["b"], "ratings": dict(sorted(ratings.items()))}
+    else:
+        out = {"ratings": dict(sorted(ratings.items()))}
+    print(json.dumps(out, indent=1))
     return 0
 
 
 def read_ratings(path) -> dict:
+    """{stem: 0|1|2}, or for two removals rated together {"a": {stem: r}, "b": {stem: r}}."""
     data = json.loads(Path(path).read_text())
     ratings = data.get("ratings") if isinstance(data, dict) else None
-    if not isinstance(ratings, dict) or not all(v in (0, 1, 2) for v in ratings.values()):
-        raise SystemExit(f"eye_bands: {path}: expected {{\"ratings\": {{stem: 0|1|2}}}}")
-    return ratings
+    if isinstance(ratings, dict) and ratings and all(isinstance(v, dict) for v in ratings.values()):
+        if all(set(v) == {"a", "b"} and set(v.values()) <= {0, 1, 2} for v in ratings.values()):
+            return {side: {stem: v[side] for stem, v in ratings.items()} for side in "ab"}
+    elif isinstance(ratings, dict) and all(v in (0, 1, 2) for v in ratings.values()):
+        return ratings
+    raise SystemExit(f"eye_bands: {path}: expected {{\"ratings\": {{stem: 0|1|2}}}} or, for two removals, "
+                     f"{{\"ratings\": {{stem: {{\"a\": 0|1|2, \"b\": 0|1|2}}}}}}")
 
 
 def summary(args) -> int:
     ratings = read_ratings(args.ratings)
-    rows = [("all", list(ratings.values()))]
+    two = set(ratings) == {"a", "b"} and all(isinstance(v, dict) for v in ratings.values())
+    labels = None
     if args.lens_labels:
         from byeglasses.evaluation.verification import LENS_CLASSES, read_lens_labels
 
         labels = read_lens_labels(args.lens_labels)
-        for kind in LENS_CLASSES:
-            values = [r for s, r in ratings.items() if labels.get(s) == kind]
-            if values:
-                rows.append((kind, values))
     print(f"| {Path(args.ratings).name} | photos | " + " | ".join(LEVELS) + " |")
     print("|---|---|" + "---|" * len(LEVELS))
-    for name, values in rows:
-        c = Counter(values)
-        cells = " | ".join(f"{c[k]} ({100 * c[k] / len(values):.1f}%)" for k in range(3))
-        print(f"| {name} | {len(values)} | {cells} |")
+    for side, rated in (ratings.items() if two else [("", ratings)]):
+        rows = [("all", list(rated.values()))]
+        for kind in (LENS_CLASSES if labels else ()):
+            values = [r for s, r in rated.items() if labels.get(s) == kind]
+            if values:
+                rows.append((kind, values))
+        for name, values in rows:
+            c = Counter(values)
+            cells = " | ".join(f"{c[k]} ({100 * c[k] / len(values):.1f}%)" for k in range(3))
+            print(f"| {name}{f' ({side})' if side else ''} | {len(values)} | {cells} |")
+    if two:
+        pairs = Counter((ratings["a"][s], ratings["b"][s]) for s in ratings["a"])
+        print("\nthe same photo rated for both (a, b): "
+              + ", ".join(f"({a}, {b}) {n}" for (a, b), n in sorted(pairs.items())))
+        return 0
     if args.verification:
         report = json.loads(Path(args.verification).read_text())
         p = {Path(n).stem: v[args.method] for n, v in report["per_probe_glasses"].items() if args.method in v}
@@ -262,6 +314,9 @@ def main(argv=None) -> int:
     s.add_argument("outputs", help="its outputs, same file names")
     s.add_argument("dest", help="folder for sheet_NN.png and index.json")
     s.add_argument("--per-sheet", type=int, default=36)
+    s.add_argument("--blind-with", metavar="OUTPUTS_B",
+                   help="a second removal's outputs: every photo twice, once per removal, in an order drawn by --seed")
+    s.add_argument("--seed", type=int, default=0, help="with --blind-with: draws the order of the bands")
     s = sub.add_parser("pairs", help="blind sheets of input | one removal | the other, sides at random")
     s.add_argument("inputs")
     s.add_argument("a", help="outputs of removal A")

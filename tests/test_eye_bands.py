@@ -112,8 +112,55 @@ def test_blind_pairs_and_their_tally(eye_bands, astronaut, tmp_path, capsys):
     assert "line 1" in capsys.readouterr().err
 
 
-def test_shipped_ratings_cover_the_labelled_probes():
+def test_two_removals_rated_together_blind(eye_bands, astronaut, tmp_path, capsys):
+    """sheets --blind-with: each photo once per removal, the bands shuffled; the index says which
+    band is which, and `index` / `summary` give each removal's ratings."""
+    inputs, a, b = tmp_path / "in", tmp_path / "a", tmp_path / "b"
+    for d in (inputs, a, b):
+        d.mkdir()
+    photo = cv2.cvtColor(astronaut, cv2.COLOR_RGB2BGR)
+    for i in range(4):
+        cv2.imwrite(str(inputs / f"p{i}.png"), photo)
+        cv2.imwrite(str(a / f"p{i}.png"), photo)
+        cv2.imwrite(str(b / f"p{i}.png"), 255 - photo)
+    dest = tmp_path / "sheets"
+    assert eye_bands.main(["sheets", str(inputs), str(a), str(dest), "--blind-with", str(b), "--seed", "1"]) == 0
+    assert "8 eye bands" in capsys.readouterr().out
+    index = json.loads((dest / "index.json").read_text())
+    assert index["a"] == str(a) and index["b"] == str(b)
+    cells = index["cells"]
+    assert sorted(map(tuple, cells)) == [(f"p{i}.png", side) for i in range(4) for side in "ab"]
+    assert cells != sorted(cells)  # shuffled
+    # the band the index names is the band the sheet shows: b's output is the inverted one
+    sheet = cv2.imread(str(dest / "sheet_00.png")).astype(int)
+    w, h = eye_bands.WIDTH, eye_bands.HEIGHT
+    for k, (_, side) in enumerate(cells[:3]):
+        x = k * (2 * w + 4) + 2
+        band, out = sheet[22:2 + h, x + 30:x + w - 4].mean(), sheet[22:2 + h, x + w + 30:x + 2 * w - 4].mean()
+        assert (abs(band - out) < 8) == (side == "a")
+    # rate a's bands 0 and b's bands 2, except one of b's left unrated: that photo drops out
+    unrated = next(k for k, (_, side) in enumerate(cells) if side == "b")
+    lines = tmp_path / "r.txt"
+    lines.write_text("".join(f"{k} {0 if side == 'a' else 2}\n" for k, (_, side) in enumerate(cells) if k != unrated))
+    assert eye_bands.main(["index", str(dest / "index.json"), str(lines)]) == 0
+    rated = json.loads(capsys.readouterr().out)
+    dropped = cells[unrated][0][:-4]
+    assert rated["a"] == str(a) and rated["b"] == str(b)
+    assert rated["ratings"] == {f"p{i}": {"a": 0, "b": 2} for i in range(4) if f"p{i}" != dropped}
+    path = tmp_path / "ratings.json"
+    path.write_text(json.dumps(rated))
+    assert eye_bands.main(["summary", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "| all (a) | 3 | 3 (100.0%) | 0 (0.0%) | 0 (0.0%) |" in out
+    assert "| all (b) | 3 | 0 (0.0%) | 0 (0.0%) | 3 (100.0%) |" in out
+    assert "(0, 2) 3" in out
+
+
+def test_shipped_ratings_cover_the_labelled_probes(eye_bands):
     data = json.loads((BENCH / "fv_dev_eye_ratings_stage4.json").read_text())
+    # the blind re-rating of the photos rated 2 there, both removals together
+    again = eye_bands.read_ratings(BENCH / "fv_dev_eye_rerating_frame_lines.json")
+    assert set(again["a"]) == set(again["b"]) == {s for s, v in data["ratings"].items() if v == 2}
     labels = read_lens_labels(BENCH / "fv_dev_lens_labels.json")
     assert set(data["ratings"]) == set(labels) and set(data["ratings"].values()) <= {0, 1, 2}
     assert set(labels.values()) <= set(LENS_CLASSES)
