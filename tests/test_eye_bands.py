@@ -77,15 +77,19 @@ def test_ratings_from_numbered_lines_and_their_summary(eye_bands, tmp_path, caps
         assert problem in capsys.readouterr().err
 
 
-def test_blind_pairs_and_their_tally(eye_bands, astronaut, tmp_path, capsys):
+def _two_removals(tmp_path, astronaut, count):
+    """Folders of `count` photos (the astronaut), removal A's outputs (the same) and B's (inverted)."""
     inputs, a, b = tmp_path / "in", tmp_path / "a", tmp_path / "b"
-    for d in (inputs, a, b):
-        d.mkdir()
     photo = cv2.cvtColor(astronaut, cv2.COLOR_RGB2BGR)
-    for i in range(6):
-        cv2.imwrite(str(inputs / f"p{i}.png"), photo)
-        cv2.imwrite(str(a / f"p{i}.png"), photo)
-        cv2.imwrite(str(b / f"p{i}.png"), 255 - photo)
+    for d, image in ((inputs, photo), (a, photo), (b, 255 - photo)):
+        d.mkdir()
+        for i in range(count):
+            cv2.imwrite(str(d / f"p{i}.png"), image)
+    return inputs, a, b
+
+
+def test_blind_pairs_and_their_tally(eye_bands, astronaut, tmp_path, capsys):
+    inputs, a, b = _two_removals(tmp_path, astronaut, 6)
     dest = tmp_path / "pairs"
     assert eye_bands.main(["pairs", str(inputs), str(a), str(b), str(dest), "--seed", "3"]) == 0
     key = json.loads((dest / "key.json").read_text())
@@ -115,14 +119,7 @@ def test_blind_pairs_and_their_tally(eye_bands, astronaut, tmp_path, capsys):
 def test_two_removals_rated_together_blind(eye_bands, astronaut, tmp_path, capsys):
     """sheets --blind-with: each photo once per removal, the bands shuffled; the index says which
     band is which, and `index` / `summary` give each removal's ratings."""
-    inputs, a, b = tmp_path / "in", tmp_path / "a", tmp_path / "b"
-    for d in (inputs, a, b):
-        d.mkdir()
-    photo = cv2.cvtColor(astronaut, cv2.COLOR_RGB2BGR)
-    for i in range(4):
-        cv2.imwrite(str(inputs / f"p{i}.png"), photo)
-        cv2.imwrite(str(a / f"p{i}.png"), photo)
-        cv2.imwrite(str(b / f"p{i}.png"), 255 - photo)
+    inputs, a, b = _two_removals(tmp_path, astronaut, 4)
     dest = tmp_path / "sheets"
     assert eye_bands.main(["sheets", str(inputs), str(a), str(dest), "--blind-with", str(b), "--seed", "1"]) == 0
     assert "8 eye bands" in capsys.readouterr().out
