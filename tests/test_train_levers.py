@@ -1,6 +1,7 @@
 """The training levers for real photos: start from a checkpoint (--init), thin metal and rimless
 frames in the synthesis (--thin-frames), and real glasses photos with an adversarial and an
-identity term (--real-glasses, loss.lambda_gan_real / lambda_id_real)."""
+identity term, and a term against the frame lines left in their outputs (--real-glasses,
+loss.lambda_gan_real / lambda_id_real / lambda_lines_real)."""
 
 import json
 
@@ -10,7 +11,9 @@ import torch
 
 from byeglasses import cli
 from byeglasses.errors import ByeGlassesError, InputError, SettingError
-from byeglasses.model.gan import REAL_TERMS, ByeGlassesGAN
+from byeglasses.model.gan import LINES_WIDTH, REAL_TERMS, ByeGlassesGAN
+from byeglasses.model.losses import frame_line_targets, frame_lines_loss, stroke_strength
+from byeglasses.pipeline.geometry import thin_strokes
 from byeglasses.model.weights import read_checkpoint
 from byeglasses.synth.dataset import RealPhotoDataset
 from byeglasses.synth.glasses import GlassesDistribution, MixedDistribution
@@ -25,7 +28,7 @@ def test_real_terms_and_their_photos_go_together():
     with pytest.raises(SettingError, match="train.real_glasses"):
         cfg.validate()
     cfg = tiny(real_glasses="somewhere")
-    with pytest.raises(SettingError, match="are both 0"):
+    with pytest.raises(SettingError, match="are all 0"):
         cfg.validate()
 
 
@@ -44,7 +47,77 @@ def test_training_step_with_real_photos_reports_and_uses_the_real_terms():
     terms = model.training_step({**batch, "x_real": torch.rand(3, 3, r, r) * 2 - 1})
     assert set(REAL_TERMS) <= set(terms) and all(torch.isfinite(v) for v in terms.values())
     assert terms["d_real"] > 0 and terms["g_real"] > 0 and terms["id_real"] == 0  # no identity network here
+    assert terms["lines_real"] == 0  # its weight is 0
     assert any(not torch.equal(a, b) for a, b in zip(before, model.disc_global.parameters()))
+
+
+def _ringed_face(r=64):
+    """(1, 3, r, r) in [-1, 1]: flat skin with a thin dark ring (a lens rim) around an eye, the
+    ring's pixels, and that eye's six landmarks (the other eye far away)."""
+    import cv2
+
+    photo = np.full((r, r, 3), 170, np.uint8)
+    cv2.circle(photo, (20, 30), 12, (60, 50, 40), 1)
+    ring = np.zeros((r, r), np.uint8)
+    cv2.circle(ring, (20, 30), 12, 1, 1)
+    eye = np.array([[15, 30], [17, 28], [23, 28], [25, 30], [23, 32], [17, 32]], np.float32)
+    other = eye + [30, 0]
+    x = torch.from_numpy(photo).permute(2, 0, 1)[None].float() / 127.5 - 1.0
+    return x, torch.from_numpy(ring.astype(bool)), torch.from_numpy(np.concatenate([eye, other]))[None]
+
+
+def test_stroke_strength_finds_thin_lines_as_geometry_does():
+    x, ring, _ = _ringed_face()
+    strength = stroke_strength(x, LINES_WIDTH)[0, 0]
+    photo = ((x[0].permute(1, 2, 0).numpy() + 1) * 127.5).round().astype(np.uint8)
+    reference = torch.from_numpy(thin_strokes(photo, LINES_WIDTH))
+    assert strength[ring].mean() > 90 and (strength[~ring] > 45).sum() <= 4  # (where the ring turns, 3 px windows)
+    assert (strength[ring] - reference[ring]).abs().mean() < 10  # square windows instead of round ones
+
+
+def test_frame_line_targets_and_loss():
+    x, ring, eyes = _ringed_face()
+    glasses = torch.zeros(1, 64, 64)
+    glasses[0, 16:45, 6:35] = 1.0  # the lens and its rim
+    targets = frame_line_targets(x, glasses, eyes)
+    assert targets.shape == (1, 1, 64, 64) and set(targets.unique().tolist()) == {0.0, 1.0}
+    assert targets[0, 0][ring].float().mean() > 0.9  # the rim ...
+    assert targets[0, 0, 28:33, 15:26].sum() == 0  # ... but not the eye inside it
+    assert frame_line_targets(x, glasses, torch.full_like(eyes, float("nan"))).sum() == 0  # no eyes found
+    assert frame_line_targets(x, torch.zeros_like(glasses), eyes).sum() == 0  # no glasses predicted
+    # the loss: the rim's stroke strength in the output, 0 once it is gone
+    assert frame_lines_loss(x, targets, LINES_WIDTH) > 0.1  # (the targets are the strokes grown by a pixel)
+    flat = torch.full_like(x, 170 / 127.5 - 1.0, requires_grad=True)
+    assert frame_lines_loss(flat, targets, LINES_WIDTH) == 0
+    drawn = x.clone().requires_grad_(True)
+    frame_lines_loss(drawn, targets, LINES_WIDTH).backward()
+    assert (drawn.grad[0].sum(0)[ring] < 0).float().mean() > 0.9  # brightening the dark rim lowers it
+
+
+def test_training_step_with_the_frame_lines_term(monkeypatch):
+    import byeglasses.model.gan as gan
+
+    torch.manual_seed(0)
+    cfg = tiny(steps=3)
+    cfg.loss.lambda_lines_real, cfg.loss.lambda_id = 10.0, 0.0
+    cfg.train.real_glasses = "photos"
+    model = ByeGlassesGAN(cfg)
+    r = cfg.model.resolution
+    x, _, eyes = _ringed_face(r)
+    batch = {"x": torch.rand(2, 3, r, r) * 2 - 1, "y": torch.rand(2, 3, r, r) * 2 - 1,
+             "mask": (torch.rand(2, 2, r, r) > 0.5).float(), "x_real": x}
+    with pytest.raises(ValueError, match="eyes_real"):
+        model.training_step(dict(batch))
+    seen = {}
+
+    def targets(x_real, glasses, eyes_real):  # the untrained mask finds no glasses: the whole crop is a line
+        seen.update(glasses=glasses, eyes=eyes_real)
+        return torch.ones(x_real.shape[0], 1, *x_real.shape[-2:])
+
+    monkeypatch.setattr(gan, "frame_line_targets", targets)
+    terms = model.training_step({**batch, "eyes_real": eyes})
+    assert terms["d_real"] == 0 and terms["g_real"] == 0 and terms["lines_real"] > 0
+    assert seen["glasses"].shape == (1, r, r) and torch.equal(seen["eyes"], eyes)
 
 
 def test_real_photo_dataset(tmp_path, astronaut_faces):
@@ -55,6 +128,18 @@ def test_real_photo_dataset(tmp_path, astronaut_faces):
     photos = RealPhotoDataset(tmp_path, 32, seed=1)
     item = photos[0]["x_real"]
     assert len(photos) == 3 and item.dtype == torch.uint8 and item.shape == (3, 32, 32)
+    assert "eyes_real" not in photos[0]
+    # with eyes: each eye's landmarks at the item's scale, mirrored with it
+    seen = RealPhotoDataset(tmp_path, 64, seed=1, eyes=True)
+    eyes = {}
+    for epoch in range(8):
+        seen.set_epoch(epoch)
+        got = seen[0]
+        eyes.setdefault(tuple(got["x_real"][:, 20, :].flatten()[:6].tolist()), got["eyes_real"])
+    assert len(eyes) == 2  # both orientations were drawn
+    a, b = eyes.values()
+    assert a.shape == (12, 2) and torch.isfinite(a).all() and 8 < a[:, 1].mean() < 40
+    assert torch.allclose(torch.cat([b[6:], b[:6]]) * torch.tensor([-1.0, 1.0]) + torch.tensor([63.0, 0.0]), a)
     assert torch.equal(photos[0]["x_real"], item)  # the same item within an epoch
     flips = [torch.equal(photos[i]["x_real"], torch.flip(photos[i]["x_real"], [2])) for i in range(3)]
     assert not any(flips)  # (the crops are not symmetric)
@@ -112,11 +197,11 @@ def test_train_command_with_every_lever(astronaut_faces, tmp_path, capsys):
     out = tmp_path / "run"
     rc = cli.main(["train", "--preset", "tiny", "--faces", str(astronaut_faces), "--out", str(out), "--steps", "2",
                    "--init", str(first / "checkpoint.safetensors"), "--real-glasses", str(astronaut_faces),
-                   "--thin-frames", "0.5", "--dark-glasses", "0.25", "--set", "loss.lambda_gan_real=0.5",
+                   "--thin-frames", "0.5", "--dark-glasses", "0.25", "--set", "loss.lambda_gan_real=0.5", "--set", "loss.lambda_lines_real=1",
                    "--set", "train.log_every=1"])
     assert rc == 0
     records = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
-    assert [r["step"] for r in records] == [1, 2] and all("g_real" in r and "d_real" in r for r in records)
+    assert [r["step"] for r in records] == [1, 2] and all("g_real" in r and "lines_real" in r for r in records)
     config = json.loads((out / "config.json").read_text())
     assert config["train"]["thin_frames"] == 0.5 and config["loss"]["lambda_gan_real"] == 0.5
     assert config["train"]["dark_glasses"] == 0.25

@@ -22,7 +22,8 @@ _RANGES: Dict[str, Dict[str, Tuple[type, Optional[float], Optional[float]]]] = {
     "loss": {"lambda_gan_global": (float, 0, None), "lambda_gan_local": (float, 0, None),
              "lambda_l1_global": (float, 0, None), "lambda_l1_local": (float, 0, None),
              "lambda_seg": (float, 0, None), "lambda_id": (float, 0, None), "identity": (str, None, None),
-             "id_every": (int, 1, None), "lambda_gan_real": (float, 0, None), "lambda_id_real": (float, 0, None)},
+             "id_every": (int, 1, None), "lambda_gan_real": (float, 0, None), "lambda_id_real": (float, 0, None),
+             "lambda_lines_real": (float, 0, None)},
     "optim": {"lr_g": (float, 0, 1), "lr_d": (float, 0, 1), "beta1": (float, 0, 1), "beta2": (float, 0, 1)},
     "train": {"batch_size": (int, 1, 65536), "steps": (int, 1, None), "checkpoint_every": (int, 1, None),
               "sample_every": (int, 1, None), "log_every": (int, 1, None),
@@ -128,6 +129,10 @@ class LossConfig:
     # (weight lambda_id_real). Not in the paper; 0 turns them off.
     lambda_gan_real: float = 0.0
     lambda_id_real: float = 0.0
+    # ... and the photos' thin frame lines near the predicted glasses (the strokes the lens blend
+    # takes from the generator, found on the photo) must not be strokes in the output any more
+    # (losses.frame_lines_loss, weight lambda_lines_real; in units of 255 levels). Not in the paper.
+    lambda_lines_real: float = 0.0
 
     def __post_init__(self):
         self.validate()
@@ -224,13 +229,13 @@ class Config:
         self.loss.validate()
         self.optim.validate()
         self.train.validate()
-        real_terms = self.loss.lambda_gan_real > 0 or self.loss.lambda_id_real > 0
+        real_terms = max(self.loss.lambda_gan_real, self.loss.lambda_id_real, self.loss.lambda_lines_real) > 0
         if real_terms and not self.train.real_glasses:
-            raise SettingError("train.real_glasses", "is needed by loss.lambda_gan_real / lambda_id_real: "
-                               "a folder of real photos of people wearing glasses")
+            raise SettingError("train.real_glasses", "is needed by loss.lambda_gan_real / lambda_id_real / "
+                               "lambda_lines_real: a folder of real photos of people wearing glasses")
         if self.train.real_glasses and not real_terms:
-            raise SettingError("train.real_glasses", "is set, but loss.lambda_gan_real and loss.lambda_id_real "
-                               "are both 0: set one of them, or leave the folder out")
+            raise SettingError("train.real_glasses", "is set, but loss.lambda_gan_real, lambda_id_real and "
+                               "lambda_lines_real are all 0: set one of them, or leave the folder out")
 
     def to_dict(self) -> Dict[str, Any]:
         return dataclasses.asdict(self)

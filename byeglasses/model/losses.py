@@ -49,3 +49,47 @@ def identity_loss(identity_extractor: Optional[torch.nn.Module], y_hat: torch.Te
     with torch.no_grad():
         target = identity_extractor(y)
     return (identity_extractor(y_hat) - target).norm(dim=1).mean()
+
+
+def stroke_strength(image: torch.Tensor, width: float) -> torch.Tensor:
+    """(B,3,H,W) in [-1, 1] -> (B,1,H,W) in levels of 255: how much each pixel stands out as a thin
+    dark or bright stroke, the larger of a grey black-hat and top-hat `width`·H across (square
+    windows; `geometry.thin_strokes` is the same with round ones). Differentiable."""
+    k = max(3, int(round(width * image.shape[-2])) | 1)
+    rgb = (image.float() + 1.0) * 127.5
+    grey = 0.299 * rgb[:, :1] + 0.587 * rgb[:, 1:2] + 0.114 * rgb[:, 2:3]
+
+    def grow(t):
+        return F.max_pool2d(t, k, stride=1, padding=k // 2)
+
+    def shrink(t):
+        return -F.max_pool2d(-t, k, stride=1, padding=k // 2)
+
+    black_hat = shrink(grow(grey)) - grey
+    top_hat = grey - grow(shrink(grey))
+    return torch.maximum(black_hat, top_hat)
+
+
+def frame_line_targets(x: torch.Tensor, glasses: torch.Tensor, eyes: torch.Tensor) -> torch.Tensor:
+    """Where the photos `x` (B,3,R,R) in [-1, 1] hold thin frame lines: the strokes the lens blend
+    takes from the generator (`geometry.frame_strokes`) near the predicted `glasses` (B,R,R) and
+    away from the `eyes` (B,12,2: each eye's six landmarks, pixels; NaN where none were found, and
+    then nothing is a frame line). (B,1,R,R) float32 {0, 1} on x's device, no gradient."""
+    from ..pipeline.geometry import frame_strokes
+
+    photos = ((x.detach().float().permute(0, 2, 3, 1).cpu().numpy() + 1.0) * 127.5).round().clip(0, 255).astype("uint8")
+    masks = glasses.detach().float().cpu().numpy()
+    points = eyes.detach().float().cpu().numpy()
+    out = torch.zeros(x.shape[0], 1, *x.shape[-2:])
+    for i, (photo, mask, pts) in enumerate(zip(photos, masks, points)):
+        if torch.isfinite(torch.from_numpy(pts)).all():
+            out[i, 0] = torch.from_numpy(frame_strokes(photo, mask, [pts[:6], pts[6:]]).astype("float32"))
+    return out.to(x.device)
+
+
+def frame_lines_loss(y_hat: torch.Tensor, targets: torch.Tensor, width: float) -> torch.Tensor:
+    """How much of the photos' frame lines (`targets`, (B,1,H,W) {0, 1}) the outputs `y_hat` still
+    draw as strokes: mean `stroke_strength` over the target pixels, in units of 255 levels (0
+    where there are none)."""
+    strength = stroke_strength(y_hat, width) / 255.0
+    return (strength * targets).sum() / targets.sum().clamp_min(1.0)

@@ -37,11 +37,11 @@ def masks_tensor(glasses: np.ndarray, face: np.ndarray) -> torch.Tensor:
 
 
 def batch_to_device(batch: dict, device) -> dict:
-    """x, y, mask (and x_real) of a batch on `device` as float32 ([-1, 1] and {0, 1}), from float or uint8 items;
+    """x, y, mask (and x_real, eyes_real) of a batch on `device` as float32 ([-1, 1] and {0, 1}), from float or uint8 items;
     the uint8 ones give exactly the values `to_tensor` and `masks_tensor` give."""
     out = {}
-    for key in ("x", "y", "mask", "x_real"):
-        if key not in batch:  # x_real: only with real glasses photos (train.real_glasses)
+    for key in ("x", "y", "mask", "x_real", "eyes_real"):
+        if key not in batch:  # x_real (eyes_real): only with real glasses photos (train.real_glasses)
             continue
         t = batch[key].to(device, non_blocking=True)
         if t.dtype == torch.uint8:
@@ -175,9 +175,11 @@ class SynthFolderDataset(Dataset):
 class RealPhotoDataset(Dataset):
     """Real photos of people wearing glasses (no ground truth), framed like the training faces, at
     `resolution`: items {"x_real": (3, R, R) uint8}, mirrored at random (a deterministic function
-    of seed, epoch and index). Unreadable files are refused up front, by name."""
+    of seed, epoch and index). With `eyes`, also {"eyes_real": (12, 2) float32}: each eye's six
+    landmarks in the item's pixels (from the folder's landmark cache; NaN where no face was
+    found). Unreadable files are refused up front, by name."""
 
-    def __init__(self, folder, resolution: int, seed: int = 0):
+    def __init__(self, folder, resolution: int, seed: int = 0, eyes: bool = False, cache_path=None):
         self.folder = Path(folder)
         if not self.folder.is_dir():
             raise InputError(f"{self.folder}: not a folder (train.real_glasses)")
@@ -186,7 +188,15 @@ class RealPhotoDataset(Dataset):
             raise InputError(f"{self.folder}: holds no images (train.real_glasses)")
         self.resolution, self.seed, self.epoch = int(resolution), int(seed), 0
         # read_rgb refuses an unreadable file with an InputError naming it
-        self.images = [square_resize(read_rgb(self.folder / name), None, self.resolution)[0] for name in self.names]
+        photos = [read_rgb(self.folder / name) for name in self.names]
+        landmarks = (landmark_cache(self.folder, cache_path, names=self.names).landmarks if eyes else {})
+        self.images, self.eyes = [], []
+        for name, photo in zip(self.names, photos):
+            lm = landmarks.get(name)
+            image, lm = square_resize(photo, None if lm is None else lm[36:48], self.resolution)
+            self.images.append(image)
+            self.eyes.append(np.full((12, 2), np.nan, np.float32) if lm is None else lm)
+        self.with_eyes = bool(eyes)
 
     def __len__(self) -> int:
         return len(self.images)
@@ -195,7 +205,11 @@ class RealPhotoDataset(Dataset):
         self.epoch = int(epoch)
 
     def __getitem__(self, index: int) -> dict:
-        image = self.images[index]
+        image, eyes = self.images[index], self.eyes[index]
         if np.random.default_rng([self.seed, self.epoch, int(index), 2]).random() < 0.5:
             image = image[:, ::-1]
-        return {"x_real": torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)}
+            eyes = np.concatenate([eyes[6:], eyes[:6]]) * [-1.0, 1.0] + [self.resolution - 1.0, 0.0]
+        item = {"x_real": torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)}
+        if self.with_eyes:
+            item["eyes_real"] = torch.from_numpy(np.asarray(eyes, np.float32))
+        return item

@@ -194,9 +194,12 @@ class Run:
         tc = self.config.train
         if not tc.real_glasses:
             return None
-        photos = RealPhotoDataset(tc.real_glasses, self.config.model.resolution, seed=tc.seed + 1 + self.rank)
+        lam = self.config.loss
+        photos = RealPhotoDataset(tc.real_glasses, self.config.model.resolution, seed=tc.seed + 1 + self.rank,
+                                  eyes=lam.lambda_lines_real > 0)
         dist.print0(f"{len(photos)} real glasses photos from {tc.real_glasses} (loss.lambda_gan_real "
-                    f"{self.config.loss.lambda_gan_real:g}, lambda_id_real {self.config.loss.lambda_id_real:g})")
+                    f"{lam.lambda_gan_real:g}, lambda_id_real {lam.lambda_id_real:g}, "
+                    f"lambda_lines_real {lam.lambda_lines_real:g})")
 
         def batches():
             epoch = 0
@@ -205,7 +208,7 @@ class Run:
                 order = torch.randperm(len(photos), generator=torch.Generator().manual_seed(photos.seed + epoch))  # each rank its own order
                 for i in range(0, len(order), tc.batch_size):
                     items = [photos[int(j)] for j in order[i:i + tc.batch_size]]
-                    yield {"x_real": torch.stack([it["x_real"] for it in items])}
+                    yield {key: torch.stack([it[key] for it in items]) for key in items[0]}
                 epoch += 1
         return batches()
 
@@ -265,7 +268,7 @@ class Run:
                 for batch in self.epoch_loader(dataset, state):
                     index = batch.pop("index")
                     if self.real is not None:
-                        batch["x_real"] = next(self.real)["x_real"]
+                        batch.update(next(self.real))
                     batch = batch_to_device(batch, self.device)
                     terms = self.step(model, batch, state)
                     elapsed = time.time() - start_time
