@@ -88,12 +88,12 @@ def test_frame_line_targets_and_loss():
     assert targets[0, 0, 28:33, 15:26].sum() == 0  # ... but not the eye inside it
     assert frame_line_targets(x, glasses, torch.full_like(eyes, float("nan"))).sum() == 0  # no eyes found
     assert frame_line_targets(x, torch.zeros_like(glasses), eyes).sum() == 0  # no glasses predicted
-    # the loss: how far the output's target pixels are from the photo with its lines filled in
-    assert frame_lines_loss(x, x, targets, LINES_WIDTH) > 0.2  # the rim kept (the targets are grown by a pixel)
-    flat = torch.full_like(x, 170 / 127.5 - 1.0)
-    assert frame_lines_loss(flat, x, targets, LINES_WIDTH) < 0.02  # the rim gone (but where the ring turns)
+    # the loss: how far the output's target pixels are from the output with its lines filled in
+    assert frame_lines_loss(x, targets, LINES_WIDTH) > 0.2  # the rim kept (the targets are grown by a pixel)
+    assert frame_lines_loss(without_lines(x, LINES_WIDTH), targets, LINES_WIDTH) < 0.02  # gone (but where it turns)
+    assert frame_lines_loss(torch.full_like(x, 0.3), targets, LINES_WIDTH) == 0
     drawn = x.clone().requires_grad_(True)
-    frame_lines_loss(drawn, x, targets, LINES_WIDTH).backward()
+    frame_lines_loss(drawn, targets, LINES_WIDTH).backward()
     grad = drawn.grad[0].sum(0)
     assert (grad[ring] < 0).all()  # brightening the dark rim lowers it ...
     assert (grad[targets[0, 0] == 0] == 0).all()  # ... and nothing outside the lines is asked for

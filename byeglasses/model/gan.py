@@ -127,7 +127,7 @@ class ByeGlassesGAN(nn.Module):
         if real and lam.lambda_lines_real > 0:
             if m_real is None or "eyes_real" not in batch:
                 raise ValueError("loss.lambda_lines_real needs the segmentation decoder and eyes_real in the batch")
-            lines_real = frame_lines_loss(y_real, x_real, frame_line_targets(x_real, m_real[:, 0], batch["eyes_real"]),
+            lines_real = frame_lines_loss(y_real, frame_line_targets(x_real, m_real[:, 0], batch["eyes_real"]),
                                           LINES_WIDTH)
         else:
             lines_real = y.new_zeros(())

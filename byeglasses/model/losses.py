@@ -93,11 +93,14 @@ def frame_line_targets(x: torch.Tensor, glasses: torch.Tensor, eyes: torch.Tenso
     return out.to(x.device)
 
 
-def frame_lines_loss(y_hat: torch.Tensor, x: torch.Tensor, targets: torch.Tensor, width: float) -> torch.Tensor:
-    """The photos' frame lines (`targets` (B,1,H,W) {0, 1} of the photos `x`) must be gone from the
-    outputs `y_hat`, the way a closing or opening fills them from their sides (`without_lines`):
-    L1 to that over the target pixels only, in [-1, 1] units (0 where there are none). Asking
-    only that the output have no stroke there (a hat of ŷ) is met by blurring the whole
-    neighbourhood, brows included; this asks nothing of the pixels around the lines."""
-    clean = without_lines(x, width)
+def frame_lines_loss(y_hat: torch.Tensor, targets: torch.Tensor, width: float) -> torch.Tensor:
+    """The photos' frame lines (`targets` (B,1,H,W) {0, 1}) must be gone from the outputs `y_hat`:
+    L1 over the target pixels only between ŷ and ŷ with its own thin strokes filled from their
+    sides (`without_lines(ŷ)`, no gradient), in [-1, 1] units (0 where there are none). Each step
+    pulls a line that ŷ still draws towards what ŷ has on either side of it, and asks nothing of
+    the pixels around it. Two versions that did worse (README, "Frame lines on real photos"): a
+    penalty on ŷ's own stroke strength there, met by blurring the whole neighbourhood, brows
+    included; and L1 to the *photo* with its lines filled, which ties the output to the photo's
+    lenses and tints beside the lines."""
+    clean = without_lines(y_hat, width)
     return ((y_hat.float() - clean).abs() * targets).sum() / (3 * targets.sum()).clamp_min(1.0)
