@@ -32,15 +32,21 @@ def test_real_terms_and_their_photos_go_together():
         cfg.validate()
 
 
-def test_training_step_with_real_photos_reports_and_uses_the_real_terms():
+def _model_with_real_term(term: str, weight: float):
+    """A tiny GAN with one real-photo term on (and no identity network), its side, and a synthetic batch."""
     torch.manual_seed(0)
     cfg = tiny(steps=3)
-    cfg.loss.lambda_gan_real, cfg.loss.lambda_id = 1.0, 0.0
+    setattr(cfg.loss, term, weight)
+    cfg.loss.lambda_id = 0.0
     cfg.train.real_glasses = "photos"
-    model = ByeGlassesGAN(cfg)
     r = cfg.model.resolution
     batch = {"x": torch.rand(2, 3, r, r) * 2 - 1, "y": torch.rand(2, 3, r, r) * 2 - 1,
              "mask": (torch.rand(2, 2, r, r) > 0.5).float()}
+    return ByeGlassesGAN(cfg), r, batch
+
+
+def test_training_step_with_real_photos_reports_and_uses_the_real_terms():
+    model, r, batch = _model_with_real_term("lambda_gan_real", 1.0)
     plain = model.training_step(dict(batch))
     assert not set(REAL_TERMS) & set(plain)  # no real photos in the batch: no real terms
     before = [p.detach().clone() for p in model.disc_global.parameters()]
@@ -102,15 +108,9 @@ def test_frame_line_targets_and_loss():
 def test_training_step_with_the_frame_lines_term(monkeypatch):
     import byeglasses.model.gan as gan
 
-    torch.manual_seed(0)
-    cfg = tiny(steps=3)
-    cfg.loss.lambda_lines_real, cfg.loss.lambda_id = 10.0, 0.0
-    cfg.train.real_glasses = "photos"
-    model = ByeGlassesGAN(cfg)
-    r = cfg.model.resolution
+    model, r, batch = _model_with_real_term("lambda_lines_real", 10.0)
     x, _, eyes = _ringed_face(r)
-    batch = {"x": torch.rand(2, 3, r, r) * 2 - 1, "y": torch.rand(2, 3, r, r) * 2 - 1,
-             "mask": (torch.rand(2, 2, r, r) > 0.5).float(), "x_real": x}
+    batch["x_real"] = x
     with pytest.raises(ValueError, match="eyes_real"):
         model.training_step(dict(batch))
     seen = {}
