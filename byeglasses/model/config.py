@@ -131,7 +131,7 @@ class LossConfig:
     lambda_id_real: float = 0.0
     # ... and the photos' thin frame lines near the predicted glasses (the strokes the lens blend
     # takes from the generator, found on the photo) must not be strokes in the output any more
-    # (losses.frame_lines_loss, weight lambda_lines_real; in units of 255 levels). Not in the paper.
+    # (losses.frame_lines_loss, weight lambda_lines_real; L1 in [-1, 1] units). Not in the paper.
     lambda_lines_real: float = 0.0
 
     def __post_init__(self):

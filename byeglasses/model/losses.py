@@ -1,9 +1,11 @@
-"""The paper's losses (eq. 3-8), each a small pure function."""
+"""The paper's losses (eq. 3-8), and the frame-lines term on real photos (not in the paper), each a small
+pure function."""
 
 from __future__ import annotations
 
 from typing import Optional
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -88,7 +90,7 @@ def frame_line_targets(x: torch.Tensor, glasses: torch.Tensor, eyes: torch.Tenso
     points = eyes.detach().float().cpu().numpy()
     out = torch.zeros(x.shape[0], 1, *x.shape[-2:])
     for i, (photo, mask, pts) in enumerate(zip(photos, masks, points)):
-        if torch.isfinite(torch.from_numpy(pts)).all():
+        if np.isfinite(pts).all():
             out[i, 0] = torch.from_numpy(frame_strokes(photo, mask, [pts[:6], pts[6:]]).astype("float32"))
     return out.to(x.device)
 
