@@ -1,7 +1,8 @@
 """The training levers for real photos: start from a checkpoint (--init), thin metal and rimless
 frames in the synthesis (--thin-frames), and real glasses photos with an adversarial and an
-identity term, and a term against the frame lines left in their outputs (--real-glasses,
-loss.lambda_gan_real / lambda_id_real / lambda_lines_real)."""
+identity term, a term against the frame lines left in their outputs, and one for keeping what the lens
+blend keeps of them (--real-glasses, loss.lambda_gan_real / lambda_id_real / lambda_lines_real /
+lambda_keep_real)."""
 
 import json
 
@@ -12,7 +13,7 @@ import torch
 from byeglasses import cli
 from byeglasses.errors import ByeGlassesError, InputError, SettingError
 from byeglasses.model.gan import LINES_WIDTH, REAL_TERMS, ByeGlassesGAN
-from byeglasses.model.losses import frame_line_targets, frame_lines_loss, without_lines
+from byeglasses.model.losses import frame_line_targets, frame_lines_loss, keep_loss, keep_targets, without_lines
 from byeglasses.pipeline.geometry import thin_strokes
 from byeglasses.model.weights import read_checkpoint
 from byeglasses.synth.dataset import RealPhotoDataset
@@ -103,6 +104,50 @@ def test_frame_line_targets_and_loss():
     grad = drawn.grad[0].sum(0)
     assert (grad[ring] < 0).all()  # brightening the dark rim lowers it ...
     assert (grad[targets[0, 0] == 0] == 0).all()  # ... and nothing outside the lines is asked for
+
+
+def test_keep_targets_and_loss():
+    x, ring, eyes = _ringed_face()
+    glasses = torch.zeros(1, 64, 64)
+    glasses[0, 16:45, 6:35] = 1.0  # the lens and its rim
+    lines = frame_line_targets(x, glasses, eyes)
+    # an output that has taken the rim off, drawn the skin a little darker around the glasses (8
+    # levels: within the blend's limits) and a dark patch where the photo has none (60 levels: not)
+    y_hat = torch.where(ring, torch.full_like(x, 170 / 127.5 - 1), x) - 8 / 127.5
+    y_hat[:, :, 50:56, 40:46] = 110 / 127.5 - 1
+    target, weight = keep_targets(x, y_hat, glasses, eyes, lines)
+    assert target.shape == x.shape and weight.shape == (1, 1, 64, 64)
+    assert 0 <= weight.min() and weight.max() <= 1
+    assert weight[0, 0][ring].max() == 0  # the rim is not kept ...
+    assert weight[0, 0, 29:32, 18:23].min() > 0.9  # ... the eye inside it is,
+    assert weight[0, 0, 16:45, 36:40].mean() > 0.5  # and the skin beside the glasses, where ŷ is close,
+    assert weight[0, 0, 52:54, 42:44].max() == 0  # but not where ŷ changed it much,
+    assert weight[0, 0, 0:4, 50:64].max() == 0  # nor far from the glasses
+    beside = weight[0, 0] > 0.5
+    beside[16:45, 6:35] = False
+    assert ((target - x)[0][:, beside].abs().max() < 1e-6)  # beside the glasses the target is the photo itself
+    assert keep_targets(x, y_hat, glasses, torch.full_like(eyes, float("nan")), lines)[1].sum() == 0  # no eyes
+    # inside the lens the photo is brought to ŷ's brightness (the gain map), beside it not
+    inside = torch.zeros(64, 64, dtype=torch.bool)
+    inside[16:45, 6:35] = weight[0, 0, 16:45, 6:35] > 0.5
+    assert (target - y_hat)[0][:, inside].abs().mean() < 2 / 127.5
+    # the loss: L1 over the kept pixels, 0 when the output is the target there
+    assert keep_loss(y_hat, target, weight) > 0.02
+    assert keep_loss(target, target, weight) == 0
+    drawn = y_hat.clone().requires_grad_(True)
+    keep_loss(drawn, target, weight).backward()
+    assert (drawn.grad[0].abs().sum(0)[weight[0, 0] == 0] == 0).all()  # nothing asked where nothing is kept
+
+
+def test_training_step_with_the_keep_term():
+    model, r, batch = _model_with_real_term("lambda_keep_real", 10.0)
+    x, _, eyes = _ringed_face(r)
+    with pytest.raises(ValueError, match="eyes_real"):
+        model.training_step({**batch, "x_real": x})
+    terms = model.training_step({**batch, "x_real": x, "eyes_real": eyes})
+    # the untrained generator's predicted glasses and output decide what is kept: only check the
+    # term is there, finite, and alone
+    assert terms["lines_real"] == 0 and terms["g_real"] == 0 and torch.isfinite(terms["keep_real"])
 
 
 def test_training_step_with_the_frame_lines_term(monkeypatch):
@@ -202,11 +247,11 @@ def test_train_command_with_every_lever(astronaut_faces, tmp_path, capsys):
     out = tmp_path / "run"
     rc = cli.main(["train", "--preset", "tiny", "--faces", str(astronaut_faces), "--out", str(out), "--steps", "2",
                    "--init", str(first / "checkpoint.safetensors"), "--real-glasses", str(astronaut_faces),
-                   "--thin-frames", "0.5", "--dark-glasses", "0.25", "--set", "loss.lambda_gan_real=0.5", "--set", "loss.lambda_lines_real=1",
+                   "--thin-frames", "0.5", "--dark-glasses", "0.25", "--set", "loss.lambda_gan_real=0.5", "--set", "loss.lambda_lines_real=1", "--set", "loss.lambda_keep_real=1",
                    "--set", "train.log_every=1"])
     assert rc == 0
     records = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
-    assert [r["step"] for r in records] == [1, 2] and all("g_real" in r and "lines_real" in r for r in records)
+    assert [r["step"] for r in records] == [1, 2] and all("g_real" in r and "lines_real" in r and "keep_real" in r for r in records)
     config = json.loads((out / "config.json").read_text())
     assert config["train"]["thin_frames"] == 0.5 and config["loss"]["lambda_gan_real"] == 0.5
     assert config["train"]["dark_glasses"] == 0.25

@@ -23,7 +23,7 @@ _RANGES: Dict[str, Dict[str, Tuple[type, Optional[float], Optional[float]]]] = {
              "lambda_l1_global": (float, 0, None), "lambda_l1_local": (float, 0, None),
              "lambda_seg": (float, 0, None), "lambda_id": (float, 0, None), "identity": (str, None, None),
              "id_every": (int, 1, None), "lambda_gan_real": (float, 0, None), "lambda_id_real": (float, 0, None),
-             "lambda_lines_real": (float, 0, None)},
+             "lambda_lines_real": (float, 0, None), "lambda_keep_real": (float, 0, None)},
     "optim": {"lr_g": (float, 0, 1), "lr_d": (float, 0, 1), "beta1": (float, 0, 1), "beta2": (float, 0, 1)},
     "train": {"batch_size": (int, 1, 65536), "steps": (int, 1, None), "checkpoint_every": (int, 1, None),
               "sample_every": (int, 1, None), "log_every": (int, 1, None),
@@ -133,9 +133,18 @@ class LossConfig:
     # takes from the generator, found on the photo) must not be strokes in the output any more
     # (losses.frame_lines_loss, weight lambda_lines_real; L1 in [-1, 1] units). Not in the paper.
     lambda_lines_real: float = 0.0
+    # ... and where the lens blend would keep the photo (the face seen through the lens, the eyes,
+    # and the skin around the glasses that the output already stays close to), the output should
+    # be the photo, fine texture included (losses.keep_loss, weight lambda_keep_real; L1 in
+    # [-1, 1] units). Not in the paper.
+    lambda_keep_real: float = 0.0
 
     def __post_init__(self):
         self.validate()
+
+    def real_terms(self) -> bool:
+        """Whether any term on real glasses photos is on."""
+        return max(self.lambda_gan_real, self.lambda_id_real, self.lambda_lines_real, self.lambda_keep_real) > 0
 
     def validate(self) -> None:
         _validate(self, "loss")
@@ -229,13 +238,14 @@ class Config:
         self.loss.validate()
         self.optim.validate()
         self.train.validate()
-        real_terms = max(self.loss.lambda_gan_real, self.loss.lambda_id_real, self.loss.lambda_lines_real) > 0
+        real_terms = self.loss.real_terms()
         if real_terms and not self.train.real_glasses:
             raise SettingError("train.real_glasses", "is needed by loss.lambda_gan_real / lambda_id_real / "
-                               "lambda_lines_real: a folder of real photos of people wearing glasses")
+                               "lambda_lines_real / lambda_keep_real: a folder of real photos of people wearing glasses")
         if self.train.real_glasses and not real_terms:
-            raise SettingError("train.real_glasses", "is set, but loss.lambda_gan_real, lambda_id_real and "
-                               "lambda_lines_real are all 0: set one of them, or leave the folder out")
+            raise SettingError("train.real_glasses", "is set, but loss.lambda_gan_real, lambda_id_real, "
+                               "lambda_lines_real and lambda_keep_real are all 0: set one of them, or leave the "
+                               "folder out")
 
     def to_dict(self) -> Dict[str, Any]:
         return dataclasses.asdict(self)

@@ -13,14 +13,15 @@ import torch
 from torch import nn
 
 from .config import Config
-from .losses import (frame_line_targets, frame_lines_loss, identity_loss, l1_global_loss, l1_local_loss, local,
-                     lsgan_d_loss, lsgan_g_loss, seg_loss)
+from .losses import (frame_line_targets, frame_lines_loss, identity_loss, keep_loss, keep_targets, l1_global_loss,
+                     l1_local_loss, local, lsgan_d_loss, lsgan_g_loss, seg_loss)
 from .networks import Generator, PatchDiscriminator
 
 LOSS_TERMS = ("d_global", "d_local", "g_global", "g_local", "l1_global", "l1_local", "seg", "id", "g_total")
 # with real glasses photos in the batch (x_real): the discriminator's and the generator's
-# adversarial terms on their outputs, their identity term, and the frame lines left in them
-REAL_TERMS = ("d_real", "g_real", "id_real", "lines_real")
+# adversarial terms on their outputs, their identity term, the frame lines left in them, and how far
+# they are from what the lens blend keeps of the photo
+REAL_TERMS = ("d_real", "g_real", "id_real", "lines_real", "keep_real")
 # losses.frame_lines_loss: strokes this wide (of the side), as the lens blend's frame lines
 LINES_WIDTH = 7 / 256
 
@@ -78,8 +79,8 @@ class ByeGlassesGAN(nn.Module):
 
     def training_step(self, batch: Dict[str, torch.Tensor], step: int = 0) -> Dict[str, torch.Tensor]:
         """batch: x, y (B,3,R,R) in [-1,1]; mask (B,2,R,R): glasses, face shape; optionally x_real
-        (B',3,R,R): real glasses photos, for loss.lambda_gan_real / lambda_id_real / lambda_lines_real
-        (which also needs eyes_real (B',12,2): their eye landmarks). `step`
+        (B',3,R,R): real glasses photos, for loss.lambda_gan_real / lambda_id_real / lambda_lines_real /
+        lambda_keep_real (the last two also need eyes_real (B',12,2): their eye landmarks). `step`
         (0-based) decides whether eq. 7 applies (every `loss.id_every` steps). Returns every loss
         term as a 0-dim float32 tensor on the device (reading one waits for the step to finish)."""
         cfg, lam = self.config.model, self.config.loss
@@ -89,7 +90,7 @@ class ByeGlassesGAN(nn.Module):
         amp = self._autocast(x.device)
 
         x_real = batch.get("x_real")
-        real = x_real is not None and max(lam.lambda_gan_real, lam.lambda_id_real, lam.lambda_lines_real) > 0
+        real = x_real is not None and lam.real_terms()
         with amp:
             y_hat, m_hat = self.generator(x)
             y_real, m_real = self.generator(x_real) if real else (None, None)
@@ -124,18 +125,21 @@ class ByeGlassesGAN(nn.Module):
                       else y.new_zeros(()))
             id_real = (identity_loss(self.identity_extractor, y_real, x_real)
                        if real and lam.lambda_id_real > 0 and step % max(lam.id_every, 1) == 0 else y.new_zeros(()))
-        if real and lam.lambda_lines_real > 0:
+        lines_real = keep_real = y.new_zeros(())
+        if real and max(lam.lambda_lines_real, lam.lambda_keep_real) > 0:
             if m_real is None or "eyes_real" not in batch:
-                raise ValueError("loss.lambda_lines_real needs the segmentation decoder and eyes_real in the batch")
-            lines_real = frame_lines_loss(y_real, frame_line_targets(x_real, m_real[:, 0], batch["eyes_real"]),
-                                          LINES_WIDTH)
-        else:
-            lines_real = y.new_zeros(())
+                raise ValueError("loss.lambda_lines_real / lambda_keep_real need the segmentation decoder and "
+                                 "eyes_real in the batch")
+            lines = frame_line_targets(x_real, m_real[:, 0], batch["eyes_real"])
+            if lam.lambda_lines_real > 0:
+                lines_real = frame_lines_loss(y_real, lines, LINES_WIDTH)
+            if lam.lambda_keep_real > 0:
+                keep_real = keep_loss(y_real, *keep_targets(x_real, y_real, m_real[:, 0], batch["eyes_real"], lines))
         g_total = (lam.lambda_gan_global * g_global + lam.lambda_gan_local * g_local
                    + lam.lambda_l1_global * l1_g + lam.lambda_l1_local * l1_l
                    + lam.lambda_seg * l_seg + lam.lambda_id * l_id.float()
                    + lam.lambda_gan_real * g_real.float() + lam.lambda_id_real * id_real.float()
-                   + lam.lambda_lines_real * lines_real)
+                   + lam.lambda_lines_real * lines_real + lam.lambda_keep_real * keep_real)
         g_total.backward()
         self.opt_g.step()
 
@@ -143,5 +147,5 @@ class ByeGlassesGAN(nn.Module):
         out = {name: t.detach().float() for name, t in zip(LOSS_TERMS, terms)}
         if real:
             out.update({name: t.detach().float()
-                        for name, t in zip(REAL_TERMS, (d_real, g_real, id_real, lines_real))})
+                        for name, t in zip(REAL_TERMS, (d_real, g_real, id_real, lines_real, keep_real))})
         return out

@@ -1,5 +1,5 @@
-"""The paper's losses (eq. 3-8), and the frame-lines term on real photos (not in the paper), each a small
-pure function."""
+"""The paper's losses (eq. 3-8), and two terms on real photos that are not in the paper (frame lines,
+and keeping what the lens blend keeps), each a small pure function."""
 
 from __future__ import annotations
 
@@ -106,3 +106,48 @@ def frame_lines_loss(y_hat: torch.Tensor, targets: torch.Tensor, width: float) -
     lenses and tints beside the lines."""
     clean = without_lines(y_hat, width)
     return ((y_hat.float() - clean).abs() * targets).sum() / (3 * targets.sum()).clamp_min(1.0)
+
+
+def keep_targets(x: torch.Tensor, y_hat: torch.Tensor, glasses: torch.Tensor, eyes: torch.Tensor,
+                 lines: torch.Tensor):
+    """What the photos `x` (B,3,R,R) in [-1, 1] should come back as where the face is seen, for the
+    outputs `y_hat` (same) with their predicted `glasses` (B,R,R) and eye landmarks `eyes` (B,12,2,
+    NaN where none were found: then nothing is asked). Returns (target (B,3,R,R) in [-1, 1],
+    weight (B,1,R,R) in [0, 1]), no gradient:
+
+    - inside the glasses, what the lens blend keeps of the photo (`geometry.lens_keep`: the face
+      seen through the lens, its tint taken off, and the eyes), as the blend would paste it;
+    - around them, where the blend still pastes the output (`geometry.blend_weight`) but the
+      predicted glasses are not, the photo itself wherever the output already stays within the
+      blend's limits of it (a frame the generator takes off differs more, and is left alone);
+    - nowhere on or next to the frame lines `lines` (B,1,R,R) {0, 1}, which must go."""
+    from ..pipeline.geometry import (CHANGE_HIGH_LENS, CHANGE_LOW_LENS, blend_weight, change_weight, correct_lens,
+                                     lens_keep, local_mean)
+
+    def pixels(t):
+        return ((t.detach().float().permute(0, 2, 3, 1).cpu().numpy() + 1.0) * 127.5).clip(0, 255)
+
+    photos, outputs = pixels(x).round().astype("uint8"), pixels(y_hat)
+    masks = glasses.detach().float().cpu().numpy()
+    points = eyes.detach().float().cpu().numpy()
+    near_lines = F.max_pool2d(lines.detach().float().cpu(), 5, stride=1, padding=2)[:, 0].numpy()
+    target = np.zeros(photos.shape, np.float32)
+    weight = np.zeros(masks.shape, np.float32)
+    for i, (photo, g, mask, pts) in enumerate(zip(photos, outputs, masks, points)):
+        if not np.isfinite(pts).all():
+            continue
+        keep, gain = lens_keep(photo, g, mask, [pts[:6], pts[6:]])
+        ring = (blend_weight(mask) > 0.01) & (mask < 0.3)
+        ring = ring * (1.0 - change_weight(photo.astype(np.float32), g, CHANGE_LOW_LENS, CHANGE_HIGH_LENS))
+        inside = mask >= 0.3
+        target[i] = np.where(inside[..., None], correct_lens(photo, gain, local_mean(photo)), photo)
+        weight[i] = np.where(inside, keep, ring) * (1.0 - near_lines[i])
+    to = lambda a: torch.from_numpy(a).to(x.device)  # noqa: E731
+    return to(target).permute(0, 3, 1, 2) / 127.5 - 1.0, to(weight)[:, None]
+
+
+def keep_loss(y_hat: torch.Tensor, target: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """L1 between the outputs and `keep_targets`' targets, weighted and averaged over the weight
+    (0 where it is all 0), in [-1, 1] units: where the lens blend would keep the photo, the
+    generator should draw the photo, the eyes' and skin's fine texture included."""
+    return ((y_hat.float() - target).abs() * weight).sum() / (3 * weight.sum()).clamp_min(1.0)

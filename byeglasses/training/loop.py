@@ -196,10 +196,10 @@ class Run:
             return None
         lam = self.config.loss
         photos = RealPhotoDataset(tc.real_glasses, self.config.model.resolution, seed=tc.seed + 1 + self.rank,
-                                  eyes=lam.lambda_lines_real > 0)
+                                  eyes=max(lam.lambda_lines_real, lam.lambda_keep_real) > 0)
         dist.print0(f"{len(photos)} real glasses photos from {tc.real_glasses} (loss.lambda_gan_real "
                     f"{lam.lambda_gan_real:g}, lambda_id_real {lam.lambda_id_real:g}, "
-                    f"lambda_lines_real {lam.lambda_lines_real:g})")
+                    f"lambda_lines_real {lam.lambda_lines_real:g}, lambda_keep_real {lam.lambda_keep_real:g})")
 
         def batches():
             epoch = 0
