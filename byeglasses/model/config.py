@@ -146,6 +146,10 @@ class LossConfig:
         """Whether any term on real glasses photos is on."""
         return max(self.lambda_gan_real, self.lambda_id_real, self.lambda_lines_real, self.lambda_keep_real) > 0
 
+    def real_eyes(self) -> bool:
+        """Whether a term on real glasses photos needs their eye landmarks (frame lines, keep)."""
+        return max(self.lambda_lines_real, self.lambda_keep_real) > 0
+
     def validate(self) -> None:
         _validate(self, "loss")
 

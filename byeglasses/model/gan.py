@@ -126,7 +126,7 @@ class ByeGlassesGAN(nn.Module):
             id_real = (identity_loss(self.identity_extractor, y_real, x_real)
                        if real and lam.lambda_id_real > 0 and step % max(lam.id_every, 1) == 0 else y.new_zeros(()))
         lines_real = keep_real = y.new_zeros(())
-        if real and max(lam.lambda_lines_real, lam.lambda_keep_real) > 0:
+        if real and lam.real_eyes():
             if m_real is None or "eyes_real" not in batch:
                 raise ValueError("loss.lambda_lines_real / lambda_keep_real need the segmentation decoder and "
                                  "eyes_real in the batch")

@@ -78,6 +78,12 @@ def without_lines(image: torch.Tensor, width: float) -> torch.Tensor:
     return torch.where(grey_closing - grey >= grey - grey_opening, closing, opening)
 
 
+def _levels(images: torch.Tensor) -> np.ndarray:
+    """(B,3,H,W) images in [-1, 1] as (B,H,W,3) float32 levels 0..255 on the CPU, no gradient: what
+    the pipeline's numpy functions take."""
+    return ((images.detach().float().permute(0, 2, 3, 1).cpu().numpy() + 1.0) * 127.5).clip(0, 255)
+
+
 def frame_line_targets(x: torch.Tensor, glasses: torch.Tensor, eyes: torch.Tensor) -> torch.Tensor:
     """Where the photos `x` (B,3,R,R) in [-1, 1] hold thin frame lines: the strokes the lens blend
     takes from the generator (`geometry.frame_strokes`) near the predicted `glasses` (B,R,R) and
@@ -85,7 +91,7 @@ def frame_line_targets(x: torch.Tensor, glasses: torch.Tensor, eyes: torch.Tenso
     then nothing is a frame line). (B,1,R,R) float32 {0, 1} on x's device, no gradient."""
     from ..pipeline.geometry import frame_strokes
 
-    photos = ((x.detach().float().permute(0, 2, 3, 1).cpu().numpy() + 1.0) * 127.5).round().clip(0, 255).astype("uint8")
+    photos = _levels(x).round().astype("uint8")
     masks = glasses.detach().float().cpu().numpy()
     points = eyes.detach().float().cpu().numpy()
     out = torch.zeros(x.shape[0], 1, *x.shape[-2:])
@@ -124,10 +130,7 @@ def keep_targets(x: torch.Tensor, y_hat: torch.Tensor, glasses: torch.Tensor, ey
     from ..pipeline.geometry import (CHANGE_HIGH_LENS, CHANGE_LOW_LENS, blend_weight, change_weight, correct_lens,
                                      lens_keep, local_mean)
 
-    def pixels(t):
-        return ((t.detach().float().permute(0, 2, 3, 1).cpu().numpy() + 1.0) * 127.5).clip(0, 255)
-
-    photos, outputs = pixels(x).round().astype("uint8"), pixels(y_hat)
+    photos, outputs = _levels(x).round().astype("uint8"), _levels(y_hat)
     masks = glasses.detach().float().cpu().numpy()
     points = eyes.detach().float().cpu().numpy()
     near_lines = F.max_pool2d(lines.detach().float().cpu(), 5, stride=1, padding=2)[:, 0].numpy()

@@ -196,7 +196,7 @@ class Run:
             return None
         lam = self.config.loss
         photos = RealPhotoDataset(tc.real_glasses, self.config.model.resolution, seed=tc.seed + 1 + self.rank,
-                                  eyes=max(lam.lambda_lines_real, lam.lambda_keep_real) > 0)
+                                  eyes=lam.real_eyes())
         dist.print0(f"{len(photos)} real glasses photos from {tc.real_glasses} (loss.lambda_gan_real "
                     f"{lam.lambda_gan_real:g}, lambda_id_real {lam.lambda_id_real:g}, "
                     f"lambda_lines_real {lam.lambda_lines_real:g}, lambda_keep_real {lam.lambda_keep_real:g})")
