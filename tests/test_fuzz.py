@@ -22,7 +22,8 @@ from helpers import bomb_png
 # Fixed for CI; BYEGLASSES_FUZZ_SEED / BYEGLASSES_FUZZ_SCALE (a multiplier of CASES) explore further.
 SEED = int(os.environ.get("BYEGLASSES_FUZZ_SEED", 2026))
 SCALE = float(os.environ.get("BYEGLASSES_FUZZ_SCALE", 1))
-CASES = {"remove": 48, "synth": 24, "train": 16, "eval": 16, "export-onnx": 12, "demo": 6, "train-identity": 16}
+CASES = {"remove": 48, "synth": 24, "train": 16, "eval": 16, "export-onnx": 12, "demo": 6, "train-identity": 16,
+         "cut-glasses": 8}
 
 SET_VALUES = ["0", "-1", "[64]", "NaN", "1", "2", "64", "1e9", '"x"', "true"]
 NUMBERS = ["0", "-1", "-5", "1", "2", "7", "0.5", "1e9", "nan", "inf", "-inf", "abc", "", "1e-30", "3.5"]
@@ -196,8 +197,19 @@ def case_train_identity(rng, s):
     return argv, ["out/id.safetensors"]
 
 
+def case_cut_glasses(rng, s):
+    argv = ["cut-glasses", pick(rng, "inputs/faces", "inputs/bad", "inputs/nowhere", "inputs/faces/00.png"),
+            pick(rng, "out/c", "inputs/faces/00.png", "inputs/faces", "inputs/faces/c")]
+    if rng.random() < 0.5:
+        argv += ["--checkpoint", pick(rng, *ckpts(s))]
+    if rng.random() < 0.3:
+        argv += ["--no-mirror"]
+    return argv, ["out/c"]
+
+
 BUILDERS = {"remove": case_remove, "synth": case_synth, "train": case_train, "eval": case_eval,
-            "export-onnx": case_export, "demo": case_demo, "train-identity": case_train_identity}
+            "export-onnx": case_export, "demo": case_demo, "train-identity": case_train_identity,
+            "cut-glasses": case_cut_glasses}
 
 
 def run_case(argv, capsys):

@@ -6,6 +6,7 @@ lambda_keep_real)."""
 
 import json
 
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -245,7 +246,14 @@ def test_train_command_with_every_lever(astronaut_faces, tmp_path, capsys):
     first = tmp_path / "first"
     train(tiny(steps=1), str(astronaut_faces), str(first), progress=False)
     out = tmp_path / "run"
+    cuts = tmp_path / "cuts"  # one glasses image, as `cut-glasses` writes them
+    cuts.mkdir()
+    rgba = np.zeros((100, 300, 4), np.uint8)
+    for cx in (75, 225):
+        cv2.ellipse(rgba, (cx, 45), (60, 35), 0, 0, 360, (30, 30, 30, 255), 6)
+    cv2.imwrite(str(cuts / "g.png"), rgba)
     rc = cli.main(["train", "--preset", "tiny", "--faces", str(astronaut_faces), "--out", str(out), "--steps", "2",
+                   "--glasses-images", str(cuts), "--image-probability", "0.5",
                    "--init", str(first / "checkpoint.safetensors"), "--real-glasses", str(astronaut_faces),
                    "--thin-frames", "0.5", "--dark-glasses", "0.25", "--set", "loss.lambda_gan_real=0.5", "--set", "loss.lambda_lines_real=1", "--set", "loss.lambda_keep_real=1",
                    "--set", "train.log_every=1"])
@@ -255,6 +263,13 @@ def test_train_command_with_every_lever(astronaut_faces, tmp_path, capsys):
     config = json.loads((out / "config.json").read_text())
     assert config["train"]["thin_frames"] == 0.5 and config["loss"]["lambda_gan_real"] == 0.5
     assert config["train"]["dark_glasses"] == 0.25
+    assert config["train"]["glasses_images"] == str(cuts) and config["train"]["image_probability"] == 0.5
+    assert cli.main(["train", "--preset", "tiny", "--faces", str(astronaut_faces), "--out", str(tmp_path / "x"),
+                     "--image-probability", "0.5"]) == 2
+    assert "--image-probability" in capsys.readouterr().err and not (tmp_path / "x").exists()
+    assert cli.main(["train", "--preset", "tiny", "--faces", str(astronaut_faces), "--out", str(tmp_path / "x"),
+                     "--glasses-images", str(tmp_path / "nowhere"), "--image-probability", "0.5"]) == 2
+    assert "nowhere: not a folder" in capsys.readouterr().err
     assert cli.main(["train", "--preset", "tiny", "--faces", str(astronaut_faces), "--out", str(tmp_path / "x"),
                      "--thin-frames", "2"]) == 2
     assert "--thin-frames" in capsys.readouterr().err

@@ -14,6 +14,7 @@ COMMANDS = {
     "demo": ("byeglasses.cli.demo", "remove glasses drawn onto scikit-image's astronaut; writes a side-by-side PNG"),
     "remove": ("byeglasses.cli.remove", "remove glasses from photos (files, folders or globs)"),
     "synth": ("byeglasses.cli.synth", "synthesize training pairs: glasses drawn onto glasses-free faces"),
+    "cut-glasses": ("byeglasses.cli.cut_glasses", "cut real glasses out of photos, as RGBA images for synth/train"),
     "train": ("byeglasses.cli.train", "train ByeGlassesGAN with glasses synthesized on the fly"),
     "eval": ("byeglasses.cli.eval", "benchmark a checkpoint and the baselines on a fixed synthesized set"),
     "train-identity": ("byeglasses.cli.train_identity", "train the paper's ResNet-34 + ArcFace identity extractor"),

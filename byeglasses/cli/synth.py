@@ -12,7 +12,7 @@ import tempfile
 from pathlib import Path
 
 from ..errors import InputError, SettingError
-from ..files import check_output_file, list_images, write_text
+from ..files import check_output_file, write_text
 from ..pipeline.imageio import write_rgb
 from ..synth.cache import skipped_summary
 from ..synth.dataset import FOLDERS, SynthFaceDataset
@@ -41,19 +41,9 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 
 
 def _glasses_images(folder) -> tuple:
-    from ..synth.render import load_rgba
+    from ..synth.render import glasses_images
 
-    paths = [str(Path(folder) / n) for n in list_images(folder) if n.lower().endswith(".png")]
-    good = []
-    for p in paths:
-        try:
-            load_rgba(p)
-            good.append(p)
-        except InputError as e:
-            print(f"byeglasses synth: skipping {e}", file=sys.stderr)
-    if not good:
-        raise InputError(f"{folder}: no RGBA PNG glasses images")
-    return tuple(good)
+    return glasses_images(folder, on_skip=lambda e: print(f"byeglasses synth: skipping {e}", file=sys.stderr))
 
 
 PAIR_NAME = re.compile(r"^\d{6}\.png$")

@@ -66,6 +66,11 @@ def configure_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dark-glasses", type=float,
                    help="share of synthesized glasses drawn as sunglasses and dark or mirrored lenses that reflect "
                    "a scene, with thick dark frames (default: 0)")
+    p.add_argument("--glasses-images", metavar="DIR",
+                   help="folder of RGBA glasses images, e.g. real glasses cut out by `byeglasses cut-glasses`, to "
+                   "paste onto faces besides the drawn glasses (with --image-probability)")
+    p.add_argument("--image-probability", type=float,
+                   help="with --glasses-images: share of synthesized glasses taken from those images (default: 0)")
     p.add_argument("--set", action="append", default=[], metavar="SECTION.FIELD=VALUE",
                    help="override a config field, e.g. --set loss.lambda_id=0 (repeatable)")
 
@@ -73,7 +78,8 @@ def configure_parser(p: argparse.ArgumentParser) -> None:
 # config fields that have their own flag; the others are set with --set SECTION.FIELD=VALUE
 FLAGS = {"train.steps": "--steps", "train.batch_size": "--batch-size", "loss.identity": "--identity",
          "train.init": "--init", "train.real_glasses": "--real-glasses", "train.thin_frames": "--thin-frames",
-         "train.dark_glasses": "--dark-glasses"}
+         "train.dark_glasses": "--dark-glasses", "train.glasses_images": "--glasses-images",
+         "train.image_probability": "--image-probability"}
 
 
 def config_from_args(args) -> Config:
@@ -101,7 +107,9 @@ def _config_from_args(args) -> Config:
     if args.identity is not None:
         config.loss.identity = args.identity
     for flag, section, name in (("init", "train", "init"), ("real_glasses", "train", "real_glasses"),
-                                ("thin_frames", "train", "thin_frames"), ("dark_glasses", "train", "dark_glasses")):
+                                ("thin_frames", "train", "thin_frames"), ("dark_glasses", "train", "dark_glasses"),
+                                ("glasses_images", "train", "glasses_images"),
+                                ("image_probability", "train", "image_probability")):
         if getattr(args, flag, None) is not None:
             setattr(getattr(config, section), name, getattr(args, flag))
     config.validate()

@@ -29,7 +29,8 @@ _RANGES: Dict[str, Dict[str, Tuple[type, Optional[float], Optional[float]]]] = {
               "sample_every": (int, 1, None), "log_every": (int, 1, None),
               "no_glasses": (float, 0, 1), "seed": (int, 0, 2 ** 32 - 1), "compile": (bool, None, None),
               "channels_last": (bool, None, None), "init": (str, None, None), "thin_frames": (float, 0, 1),
-              "dark_glasses": (float, 0, 1),
+              "dark_glasses": (float, 0, 1), "glasses_images": (str, None, None),
+              "image_probability": (float, 0, 1),
               "real_glasses": (str, None, None), "precision": (str, None, None)},
 }
 PRECISIONS = ("auto", "bf16", "fp32")
@@ -195,6 +196,10 @@ class TrainConfig:
     # share drawn as sunglasses and dark or mirrored lenses reflecting a scene, with thick dark
     # frames (GlassesDistribution.dark()), what real photos keep faded or ghosted; 0: none
     dark_glasses: float = 0.0
+    # a folder of RGBA glasses images (e.g. real glasses cut out by `byeglasses cut-glasses`) and
+    # the share of synthesized glasses taken from it instead of drawn; "" / 0: none
+    glasses_images: str = ""
+    image_probability: float = 0.0
     # a folder of real photos of people wearing glasses, framed like --faces, for the
     # loss.lambda_gan_real / lambda_id_real terms; "" for none
     real_glasses: str = ""
@@ -216,6 +221,9 @@ class TrainConfig:
         if self.thin_frames + self.dark_glasses > 1:
             raise SettingError("train.dark_glasses", f"and train.thin_frames ({self.thin_frames:g}) are shares of "
                                f"the synthesized glasses: together at most 1, got {self.dark_glasses:g}")
+        if self.image_probability > 0 and not self.glasses_images:
+            raise SettingError("train.image_probability", f"is {self.image_probability:g}, but no "
+                               "train.glasses_images folder is given to take the images from")
         if self.precision not in PRECISIONS:
             raise SettingError("train.precision", f"must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import List, Optional, Tuple
 
 import cv2
@@ -246,16 +246,54 @@ def load_rgba(path: str) -> np.ndarray:
     return cv2.cvtColor(img, cv2.COLOR_BGRA2RGBA)
 
 
-def _image_layer(p: GlassesParams, g: _Geometry, shape) -> Tuple[np.ndarray, np.ndarray]:
-    """A user RGBA image warped onto the face: eye anchors at (0.25, 0.45) and (0.75, 0.45) of its size."""
+def glasses_images(folder, on_skip=None) -> Tuple[str, ...]:
+    """The RGBA PNG glasses images of `folder` (sorted), each checked by `load_rgba`; a file that is
+    not one is passed to `on_skip(InputError)` (default: reported on stderr) and left out.
+    InputError when the folder holds none."""
+    import sys
+    from pathlib import Path
+
+    from ..files import list_images
+
+    if not Path(folder).is_dir():
+        raise InputError(f"{folder}: not a folder")
+    good = []
+    for name in list_images(folder):
+        if not name.lower().endswith(".png"):
+            continue
+        path = str(Path(folder) / name)
+        try:
+            load_rgba(path)
+            good.append(path)
+        except InputError as e:
+            if on_skip is None:
+                print(f"skipping {e}", file=sys.stderr)
+            else:
+                on_skip(e)
+    if not good:
+        raise InputError(f"{folder}: no RGBA PNG glasses images")
+    return tuple(good)
+
+
+@functools.lru_cache(maxsize=256)
+def _image_anchors(path: str, w: int, h: int) -> Tuple[np.ndarray, bool]:
+    from .cutouts import read_anchors
+
+    return read_anchors(path, (w, h))
+
+
+def _image_layer(p: GlassesParams, g: _Geometry, shape, landmarks: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+    """A user RGBA image warped onto the face: its anchors (the lens centres at (0.25, 0.45) and
+    (0.75, 0.45) of its size, or the eye centres a cut-out of real glasses records) onto the lens
+    centres; a cut-out's eye centres go onto the face's eye centres."""
+    from .cutouts import image_to_face
+
     rgba = load_rgba(p.image)
     h, w = rgba.shape[:2]
-    src_mid = np.array([0.5 * w, 0.45 * h], np.float32)
-    dst_mid = 0.5 * (g.centres[0] + g.centres[1])
-    span = float(np.linalg.norm(g.centres[1] - g.centres[0]))
-    sx, sy = span / (0.5 * w), span / (0.5 * w * g.fx)
-    A = np.stack([g.ex * sx, g.ey * sy], 1)  # (2, 2) columns: image x, y
-    M = np.concatenate([A, (dst_mid - A @ src_mid)[:, None]], 1).astype(np.float32)
+    anchors, eyes = _image_anchors(p.image, w, h)
+    if eyes:  # a real cut-out: where it sat on its wearer's eyes, not the drawn glasses' offsets
+        g = face_geometry(landmarks, replace(p, lens_offset_x=0.0, lens_offset_y=0.0))
+    M = image_to_face(anchors, g)
     premult = rgba.astype(np.float32)
     premult[..., :3] *= premult[..., 3:] / 255
     warped = cv2.warpAffine(premult, M, (shape[1], shape[0]), flags=cv2.INTER_LINEAR,
@@ -275,7 +313,7 @@ def render(face: np.ndarray, landmarks: np.ndarray, p: GlassesParams) -> Tuple[n
     sigma = max(p.shadow_blur * S, 0.3)
     margin = float(np.abs(shadow_vec).max()) + 3 * sigma + 3
     if parts is None:
-        rgb_full, alpha_full = _image_layer(p, g, face.shape)
+        rgb_full, alpha_full = _image_layer(p, g, face.shape, landmarks)
         ys, xs = np.nonzero(alpha_full > MASK_EPS)
         if len(xs) == 0:
             return face.copy(), np.zeros((H, W), np.uint8)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Dict, Optional
 
@@ -158,11 +159,15 @@ class Run:
         from ..synth.dataset import SynthFaceDataset
 
         from ..synth.glasses import GlassesDistribution, MixedDistribution
+        from ..synth.render import glasses_images
 
         tc = self.config.train
-        glasses = (MixedDistribution(GlassesDistribution(), GlassesDistribution.thin(), tc.thin_frames,
-                                     GlassesDistribution.dark(), tc.dark_glasses)
-                   if tc.thin_frames > 0 or tc.dark_glasses > 0 else None)
+        images = glasses_images(tc.glasses_images) if tc.glasses_images and tc.image_probability > 0 else ()
+        mix = [GlassesDistribution(), GlassesDistribution.thin(), GlassesDistribution.dark()]
+        if images:  # every mix takes that share of its glasses from the images
+            mix = [replace(d, image_paths=images, image_probability=tc.image_probability) for d in mix]
+        glasses = (MixedDistribution(mix[0], mix[1], tc.thin_frames, mix[2], tc.dark_glasses)
+                   if tc.thin_frames > 0 or tc.dark_glasses > 0 else mix[0] if images else None)
         # faces decoded once into a cache file; uint8 items, turned into floats on the device
         dataset = SynthFaceDataset(faces, self.config.model.resolution, seed=tc.seed, cache_path=landmark_cache,
                                    no_glasses=tc.no_glasses, decoded_cache=True, uint8=True,

@@ -1,0 +1,87 @@
+"""Real glasses cut out of photos (`synth.cutouts`, `byeglasses cut-glasses`): the matte, the frontal
+image and its anchors, and drawing a cut-out back onto a face."""
+
+import cv2
+import numpy as np
+import pytest
+from PIL import Image
+
+from byeglasses import cli
+from byeglasses.synth.cutouts import Cutout, frontal_cutout, glasses_matte, read_anchors, write_cutout
+from byeglasses.synth.glasses import GlassesDistribution
+from byeglasses.synth.preview import astronaut_face
+from byeglasses.synth.render import synthesize
+
+
+@pytest.fixture(scope="module")
+def pair():
+    """Thick black frames with clear lenses drawn on the astronaut: (pair, landmarks)."""
+    face, lm = astronaut_face(256)
+    dist = GlassesDistribution(frame_weights={"black": 1.0}, lens_weights={"clear": 1.0},
+                               shape_weights={"rectangle": 1.0}, thickness_plastic=(0.07, 0.08), glare_count=(0, 0))
+    return synthesize(face, lm, 5, dist=dist), lm
+
+
+def test_matte_of_a_perfect_removal(pair):
+    s, lm = pair
+    eyes = [lm[36:42], lm[42:48]]
+    alpha = glasses_matte(s.x, s.y.astype(np.float32), s.glasses_mask.astype(np.float32), eyes, eyes)
+    frame = (s.glasses_mask > 0) & (np.abs(s.x.astype(int) - s.y).max(axis=2) > 80)
+    assert frame.sum() > 300 and alpha[frame].mean() > 0.8, "the frame is glasses"
+    far = cv2.dilate(s.glasses_mask, np.ones((9, 9), np.uint8)) == 0
+    assert alpha[far].max() < 0.01, "the face away from the glasses is not"
+    for eye in eyes:
+        cx, cy = np.round(eye.mean(0)).astype(int)
+        assert alpha[cy - 2:cy + 3, cx - 2:cx + 3].max() < 0.05, "the wearer's eye behind a clear lens is theirs"
+
+
+def test_cutout_goes_back_where_it_was(pair, tmp_path):
+    s, lm = pair
+    eyes = [lm[36:42], lm[42:48]]
+    alpha = glasses_matte(s.x, s.y.astype(np.float32), s.glasses_mask.astype(np.float32), eyes, eyes)
+    cutout = frontal_cutout(s.x, alpha, lm)
+    path = tmp_path / "cut.png"
+    write_cutout(path, cutout)
+    anchors, are_eyes = read_anchors(path, cutout.rgba.shape[1::-1])
+    assert are_eyes and np.allclose(anchors, cutout.anchors, atol=0.01)
+    back = synthesize(s.y, lm, 0, dist=GlassesDistribution(image_paths=(str(path),), image_probability=1.0))
+    solid = cv2.erode((alpha > 0.95).astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
+    assert solid.sum() > 200
+    err = np.abs(back.x.astype(int) - s.x.astype(int)).max(axis=2)[solid]
+    assert np.median(err) < 10, "drawn back onto its own face, the frame lands on the frame"
+    assert back.glasses_mask[solid].mean() > 0.99
+
+
+def test_mirrored_cutout_and_plain_images(tmp_path):
+    rgba = np.zeros((20, 40, 4), np.uint8)
+    rgba[5, 3] = 255
+    c = Cutout(rgba, np.array([[10.0, 8.0], [30.0, 8.0]], np.float32)).mirrored()
+    assert c.rgba[5, 36, 3] == 255 and np.allclose(c.anchors, [[9.0, 8.0], [29.0, 8.0]])
+    path = tmp_path / "plain.png"
+    Image.fromarray(rgba, "RGBA").save(path)  # a glasses image without anchors: lens centres at 25% / 75%
+    anchors, are_eyes = read_anchors(path, (40, 20))
+    assert not are_eyes and np.allclose(anchors, [[10, 9], [30, 9]])
+
+
+def test_cut_glasses_command(pair, tmp_path, capsys):
+    s, _ = pair
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    Image.fromarray(s.x).save(photos / "wearer.png")
+    Image.fromarray(s.x).save(photos / "wearer.jpg", quality=95)  # the same name: it may not overwrite
+    (photos / "broken.jpg").write_bytes(b"not an image")
+    out = tmp_path / "cuts"
+    assert cli.main(["cut-glasses", str(photos), str(out)]) == 0
+    captured = capsys.readouterr()
+    assert sorted(p.name for p in out.iterdir()) == ["wearer-mirror.png", "wearer.png"]
+    assert "broken.jpg" in captured.err and "1 of 3 photos cut out" in captured.out
+    assert "skipped wearer.png: its cut-out wearer.png is already wearer.jpg's" in captured.err
+    im = np.asarray(Image.open(out / "wearer.png"))
+    assert im.shape[2] == 4 and (im[..., 3] > 128).sum() > 300
+    assert read_anchors(out / "wearer-mirror.png", im.shape[1::-1])[1]
+    # nothing is overwritten, and the output may not sit inside the photos
+    assert cli.main(["cut-glasses", str(photos), str(out)]) == 2
+    assert "not empty" in capsys.readouterr().err
+    assert cli.main(["cut-glasses", str(photos), str(photos / "cuts")]) == 2
+    assert "inside" in capsys.readouterr().err
+    assert not (photos / "cuts").exists()
