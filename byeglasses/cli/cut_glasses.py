@@ -15,6 +15,8 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("out_dir", metavar="OUT_DIR",
                         help="new or empty folder for the cut-outs: NAME.png and its mirror image NAME-mirror.png")
     parser.add_argument("--checkpoint", help="generator whose masks and output make the matte (default: the shipped one)")
+    parser.add_argument("--frames-only", action="store_true",
+                        help="cut the frames alone: no lens, tint, glare or sunglasses")
     parser.add_argument("--no-mirror", action="store_true", help="do not also write each cut-out's mirror image")
 
 
@@ -50,7 +52,7 @@ def run(args) -> int:
             skipped[name] = f"its cut-out {clash[0]} is already {taken[clash[0]]}'s"
             continue
         try:
-            cutout, why = cut_from_photo(remover, np.asarray(read_image(photos / name).rgb))
+            cutout, why = cut_from_photo(remover, np.asarray(read_image(photos / name).rgb), not args.frames_only)
         except InputError as e:
             cutout, why = None, str(e)
         if cutout is None:

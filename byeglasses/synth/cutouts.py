@@ -36,6 +36,7 @@ ANCHOR_Y = 0.8  # the anchors' height from the top, in eye distances
 DIFF_LOW, DIFF_HIGH = 12.0, 35.0  # levels from ŷ (after the lens's gain) where a pixel starts / is surely glasses
 HIDDEN_EYE = 1.6  # a lens that darkens or brightens the eye by more than this hides it: kept whole there
 EYE_PAD = 0.3  # the wearer's eyes behind a clear lens, grown by this share of their width, are left out
+FRAME_BAND = (0.02, 0.035)  # lenses=False: the frame is what lies this deep (of the side) inside the outline
 MIN_ALPHA_AREA = 0.002  # of the crop: less than this and there are no glasses to cut out
 
 
@@ -55,11 +56,14 @@ class Cutout:
 
 
 def glasses_matte(crop: np.ndarray, y_hat: np.ndarray, glasses: np.ndarray, eyes: Sequence[np.ndarray],
-                  own_eyes: Optional[Sequence[np.ndarray]] = None, threshold: float = 0.5) -> np.ndarray:
+                  own_eyes: Optional[Sequence[np.ndarray]] = None, threshold: float = 0.5,
+                  lenses: bool = True) -> np.ndarray:
     """(R, R) float32 alpha in [0, 1] of the real glasses in an aligned crop: `crop` (R, R, 3) uint8,
     the generator's ŷ (R, R, 3, 0..255) and glasses mask (R, R) for it, and the eyes as in
-    `lens_keep` (six crop-pixel landmarks each; `own_eyes`, from the photo, where it has them)."""
-    from ..pipeline.geometry import _smoothstep, eye_regions, frame_lines, lens_keep
+    `lens_keep` (six crop-pixel landmarks each; `own_eyes`, from the photo, where it has them).
+    `lenses=False`: the frame alone, what lies within FRAME_BAND of the glasses' outline (the
+    lenses it encloses filled in); no tint, glare or dark lens."""
+    from ..pipeline.geometry import _smoothstep, eye_regions, fill_holes, frame_lines, lens_keep
 
     r = crop.shape[0]
     keep, gain = lens_keep(crop, y_hat, glasses, eyes, threshold, other_eyes=own_eyes)
@@ -67,6 +71,10 @@ def glasses_matte(crop: np.ndarray, y_hat: np.ndarray, glasses: np.ndarray, eyes
     seen = np.clip(crop.astype(np.float32) * gain, 0.0, 255.0)
     diff = cv2.GaussianBlur(np.abs(seen - y_hat.astype(np.float32)).max(axis=2), (0, 0), max(r / 256.0, 0.5))
     alpha = np.maximum(np.clip(glasses, 0.0, 1.0) * (1.0 - keep), lines) * _smoothstep(diff, DIFF_LOW, DIFF_HIGH)
+    if not lenses:
+        outline = fill_holes((glasses >= threshold).astype(np.uint8))
+        depth = cv2.distanceTransform(outline, cv2.DIST_L2, 5)
+        alpha *= 1.0 - _smoothstep(depth, FRAME_BAND[0] * r, FRAME_BAND[1] * r)
     x, g = crop.astype(np.float32).mean(axis=2), y_hat.astype(np.float32).mean(axis=2)
     for eye in own_eyes or eyes:  # the wearer's eye behind a clear lens is theirs, not the glasses'
         region = eye_regions([eye], r, pad=EYE_PAD)
@@ -112,7 +120,7 @@ def image_to_face(anchors: np.ndarray, g) -> np.ndarray:
     return np.concatenate([A, (dst_mid - A @ src_mid)[:, None]], 1).astype(np.float32)
 
 
-def cut_from_photo(remover, rgb: np.ndarray) -> Tuple[Optional[Cutout], str]:
+def cut_from_photo(remover, rgb: np.ndarray, lenses: bool = True) -> Tuple[Optional[Cutout], str]:
     """(the glasses of the largest face in an RGB photo as a frontal cut-out, why not when None).
     A face the remover's classifier judges glasses-free is left alone, as `remove` would."""
     from ..pipeline.remover import glasses_free_eyes
@@ -130,7 +138,7 @@ def cut_from_photo(remover, rgb: np.ndarray) -> Tuple[Optional[Cutout], str]:
     lm = al.to_crop(face.landmarks)
     own_eyes = [lm[36:42], lm[42:48]]
     eyes = glasses_free_eyes(y_hat, al.to_crop(np.array(face.box, np.float64).reshape(2, 2)))
-    alpha = glasses_matte(crop, y_hat, glasses, eyes or own_eyes, own_eyes, remover.settings.threshold)
+    alpha = glasses_matte(crop, y_hat, glasses, eyes or own_eyes, own_eyes, remover.settings.threshold, lenses)
     if (alpha >= 0.5).mean() < MIN_ALPHA_AREA:
         return None, f"no glasses to cut out ({(alpha >= 0.5).mean():.2%} of the face)"
     return frontal_cutout(crop, alpha, lm), ""
