@@ -79,9 +79,31 @@ def test_cut_glasses_command(pair, tmp_path, capsys):
     im = np.asarray(Image.open(out / "wearer.png"))
     assert im.shape[2] == 4 and (im[..., 3] > 128).sum() > 300
     assert read_anchors(out / "wearer-mirror.png", im.shape[1::-1])[1]
+    frames = tmp_path / "frames"
+    assert cli.main(["cut-glasses", str(photos), str(frames), "--frames-only", "--no-mirror"]) == 0
+    capsys.readouterr()
+    alone = np.asarray(Image.open(frames / "wearer.png"))[..., 3]
+    assert sorted(p.name for p in frames.iterdir()) == ["wearer.png"] and 0 < (alone > 128).sum() <= (im[..., 3] > 128).sum()
     # nothing is overwritten, and the output may not sit inside the photos
     assert cli.main(["cut-glasses", str(photos), str(out)]) == 2
     assert "not empty" in capsys.readouterr().err
     assert cli.main(["cut-glasses", str(photos), str(photos / "cuts")]) == 2
     assert "inside" in capsys.readouterr().err
     assert not (photos / "cuts").exists()
+
+
+def test_frames_only_leave_a_dark_lens_out():
+    face, lm = astronaut_face(256)
+    dist = GlassesDistribution(frame_weights={"black": 1.0}, lens_weights={"sunglasses": 1.0},
+                               shape_weights={"round": 1.0}, thickness_plastic=(0.05, 0.06), glare_count=(0, 0))
+    s = synthesize(face, lm, 2, dist=dist)
+    eyes = [lm[36:42], lm[42:48]]
+    args = (s.x, s.y.astype(np.float32), s.glasses_mask.astype(np.float32), eyes, eyes)
+    whole, frames = glasses_matte(*args), glasses_matte(*args, lenses=False)
+    for eye in eyes:  # the middle of each dark lens
+        cx, cy = np.round(eye.mean(0)).astype(int)
+        assert whole[cy - 2:cy + 3, cx - 2:cx + 3].min() > 0.9, "a dark lens hides the eye: it is cut out whole"
+        assert frames[cy - 2:cy + 3, cx - 2:cx + 3].max() < 0.05, "the frames alone leave it out"
+    depth = cv2.distanceTransform(s.glasses_mask, cv2.DIST_L2, 5)
+    rim = (depth <= 4) & (np.abs(s.x.astype(int) - s.y).max(axis=2) > 80)
+    assert rim.sum() > 200 and frames[rim].mean() > 0.7, "and keep the frame along the outline"
