@@ -6,9 +6,12 @@
 - the discriminators of CHECKPOINT in fp16 (the generator is the packaged default, already in the
   checkout);
 - dlib's face-recognition ResNet for the identity loss, as an fp16 torch module (11 MiB; the
-  `face_recognition_models` wheel is too large to carry).
+  `face_recognition_models` wheel is too large to carry);
+- optionally, folders of glasses images for `train --glasses-images` (e.g. what `byeglasses
+  cut-glasses` wrote), each as DST/<folder name>.
 
     python tools/gpu_continue/pack.py FACES CHECKPOINT [--every 6] [--dst .gpu] [--real DIR]
+                                      [--images DIR ...]
 """
 import argparse
 import shutil
@@ -33,11 +36,23 @@ def main():
     ap.add_argument("--dst", default=".gpu", help="new folder to pack into (default: .gpu)")
     ap.add_argument("--real", help="also pack this folder of real glasses photos as DST/real "
                                    "(e.g. real-glasses-train/, 1.3 MiB; never fv-dev/)")
+    ap.add_argument("--images", nargs="+", default=[], metavar="DIR",
+                    help="also pack these folders of glasses images (RGBA PNGs, e.g. cut-glasses output) "
+                         "as DST/<folder name>, for train --glasses-images")
     args = ap.parse_args()
     src, dst = Path(args.faces), Path(args.dst)
-    for folder in (args.faces, args.real):
+    for folder in (args.faces, args.real, *args.images):
         if folder and "fv-dev" in Path(folder).resolve().parts:
             raise SystemExit(f"{folder}: fv-dev/ is the face-verification benchmark; never train on it")
+    reserved = {"faces", "real"}
+    for folder in args.images:
+        name = Path(folder).resolve().name
+        if not Path(folder).is_dir():
+            raise SystemExit(f"{folder}: not a folder of glasses images")
+        if name in reserved:
+            raise SystemExit(f"{folder}: would be packed as {args.dst}/{name}, which the pack already uses; "
+                             "rename the folder")
+        reserved.add(name)
     if dst.exists():
         raise SystemExit(f"{dst}: already exists; remove it or name another --dst")
     try:
@@ -68,6 +83,8 @@ def main():
         (dst / "real").mkdir()
         for n in list_images(args.real):
             shutil.copy2(Path(args.real) / n, dst / "real" / n)
+    for folder in args.images:
+        shutil.copytree(folder, dst / Path(folder).resolve().name)
     mib = sum(f.stat().st_size for f in dst.rglob("*") if f.is_file()) / 2 ** 20
     print(f"packed {len(names)} faces, the discriminators and the identity network into {dst}: {mib:.1f} MiB")
 

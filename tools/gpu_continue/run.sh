@@ -10,7 +10,8 @@
 #             "control:;id10:--set loss.lambda_id=10"). Real photos packed with pack.py --real are
 #             PACK/real, e.g. "realgan:--real-glasses .gpu/real --set loss.lambda_gan_real=1".
 #             Each run brings back 3 files (generator, discriminators, log) and 8 may come back:
-#             at most 2 runs with discriminators; DISCS=0 leaves them out (then 2 files a run).
+#             at most 2 runs with discriminators; DISCS=0 leaves them out (then 2 files a run),
+#             DISCS="name,name" keeps those runs' discriminators only.
 #   RESUME=1  continue the runs in $RUNS where they stopped (same VARIANTS), e.g. on a machine
 #             still warm after the first call; the landmark cache is re-keyed again first.
 #   INIT=0    start every run from scratch (fresh weights) instead of the packaged generator
@@ -41,5 +42,7 @@ done
 wait
 for name in "${names[@]}"; do
   tail -n 1 "$R/$name.log"
-  python3 tools/gpu_continue/remote.py pack "$R/$name" "$OUT/$name" "${DISCS:-1}" && cp "$R/$name/log.jsonl" "$OUT/${name}_log.jsonl"
+  d=${DISCS:-1}
+  case "$d" in 0|1) ;; *) [[ ",$d," == *",$name,"* ]] && d=1 || d=0 ;; esac
+  python3 tools/gpu_continue/remote.py pack "$R/$name" "$OUT/$name" "$d" && cp "$R/$name/log.jsonl" "$OUT/${name}_log.jsonl"
 done
