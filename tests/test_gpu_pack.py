@@ -30,3 +30,26 @@ def test_glasses_image_folders_are_checked_first(tmp_path, case):
     assert {"fv-dev": "never train on it", "missing": "not a folder",
             "reserved": "already uses"}[case] in done.stderr
     assert not (tmp_path / "pack").exists()
+
+
+def test_join_puts_discriminators_beside_a_generator(tmp_path):
+    import importlib.util
+
+    import torch
+    from safetensors import safe_open
+    from safetensors.torch import load_file, save_file
+
+    spec = importlib.util.spec_from_file_location("remote", PACK.parent / "remote.py")
+    remote = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(remote)
+    g = {"encoder.w": torch.arange(6, dtype=torch.float16).reshape(2, 3)}
+    d = {"disc_global.w": torch.ones(2, dtype=torch.float16), "disc_local.w": torch.zeros(3, dtype=torch.float16)}
+    save_file(g, str(tmp_path / "g.safetensors"), metadata={"meta": "config"})
+    save_file(d, str(tmp_path / "d.safetensors"))
+    assert remote.join(tmp_path / "g.safetensors", tmp_path / "d.safetensors", tmp_path / "init.safetensors") == 3
+    out = load_file(str(tmp_path / "init.safetensors"))
+    assert set(out) == {"encoder.w", "disc_global.w", "disc_local.w"}
+    assert all(v.dtype == torch.float32 for v in out.values())
+    assert torch.equal(out["encoder.w"], g["encoder.w"].float()) and torch.equal(out["disc_global.w"], torch.ones(2))
+    with safe_open(str(tmp_path / "init.safetensors"), "pt") as f:
+        assert f.metadata() == {"meta": "config"}

@@ -6,6 +6,9 @@
                                                                decode the faces once
     python tools/gpu_continue/remote.py train PACK ARGS...     `byeglasses train ARGS` with dlib's
                                                                network read from PACK/dlibnet.pt
+    python tools/gpu_continue/remote.py join GEN DISCS OUT     GEN's generator with the discriminators of
+                                                               DISCS (e.g. NAME_discs.safetensors) -> OUT,
+                                                               an --init checkpoint (fp32)
     python tools/gpu_continue/remote.py pack RUN DST [0]       generator fp16 -> DST.safetensors,
                                                                discriminators fp16 -> DST_discs.safetensors
                                                                (0: without them)
@@ -21,10 +24,21 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 
-def prep(pack: Path):
+def join(generator: Path, discs: Path, out: Path) -> int:
+    """Write `generator`'s tensors and metadata with the discriminators of `discs` into `out`, for
+    `train --init`; returns the number of tensors."""
     from safetensors import safe_open
     from safetensors.torch import load_file, save_file
 
+    with safe_open(str(generator), "pt") as f:
+        metadata = f.metadata()
+    tensors = load_file(str(generator))
+    tensors.update(load_file(str(discs)))
+    save_file({k: v.float().contiguous() for k, v in tensors.items()}, str(out), metadata=metadata)
+    return len(tensors)
+
+
+def prep(pack: Path):
     from byeglasses.synth.cache import LandmarkCache
     from byeglasses.synth.dataset import SynthFaceDataset
 
@@ -35,14 +49,10 @@ def prep(pack: Path):
         st = (pack / "faces" / name).stat()
         cache.stats[name] = (int(st.st_size), int(st.st_mtime_ns))
     cache.save()
-    generator = ROOT / "byeglasses" / "weights" / "default.safetensors"
-    with safe_open(str(generator), "pt") as f:
-        metadata = f.metadata()
-    tensors = load_file(str(generator))
-    tensors.update(load_file(str(pack / "discs.safetensors")))
-    save_file(tensors, str(pack / "init.safetensors"), metadata=metadata)
+    n = join(ROOT / "byeglasses" / "weights" / "default.safetensors", pack / "discs.safetensors",
+             pack / "init.safetensors")
     faces = SynthFaceDataset(pack / "faces", 256, cache_path=pack / "landmarks.npz", decoded_cache=True, uint8=True)
-    print(f"prep: {len(faces)} faces; {pack / 'init.safetensors'} holds {len(tensors)} tensors", flush=True)
+    print(f"prep: {len(faces)} faces; {pack / 'init.safetensors'} holds {n} tensors", flush=True)
 
 
 def train(pack: Path, argv):
@@ -73,10 +83,14 @@ def pack_run(run: Path, dst: str, discs: bool = True):
 
 
 if __name__ == "__main__":
-    if len(sys.argv) < 2 or sys.argv[1] not in ("prep", "train", "pack"):
+    if len(sys.argv) < 2 or sys.argv[1] not in ("prep", "train", "pack", "join"):
         raise SystemExit(__doc__)
     if sys.argv[1] == "prep":
         prep(Path(sys.argv[2] if len(sys.argv) > 2 else ".gpu"))
+    elif sys.argv[1] == "join":
+        if len(sys.argv) != 5:
+            raise SystemExit(__doc__)
+        print(f"wrote {sys.argv[4]}: {join(Path(sys.argv[2]), Path(sys.argv[3]), Path(sys.argv[4]))} tensors")
     elif sys.argv[1] == "train":
         train(Path(sys.argv[2]), sys.argv[3:])
     else:
