@@ -110,3 +110,25 @@ def test_bf16_precision_autocasts_on_the_cpu():
         cfg = get_preset("tiny")
         cfg.train.precision = "fp16"
         cfg.validate()
+
+
+def test_l1_hidden_lowers_the_l1_terms_on_what_the_glasses_hide():
+    # _two_pairs' glasses hide a whole band of the face (an opaque lens): with loss.l1_hidden the L1
+    # terms count less there, from the same weights; everything else in the step is the same
+    terms = {}
+    for floor in (1.0, 0.1):
+        torch.manual_seed(0)
+        cfg = get_preset("tiny")
+        cfg.loss.l1_hidden = floor
+        cfg.loss.lambda_id = 0
+        terms[floor] = ByeGlassesGAN(cfg).training_step(_two_pairs(64))
+    assert terms[0.1]["l1_local"] < 0.5 * terms[1.0]["l1_local"]
+    assert terms[0.1]["l1_global"] < terms[1.0]["l1_global"]
+    assert torch.equal(terms[0.1]["d_global"], terms[1.0]["d_global"])  # the discriminators' step is untouched
+
+
+def test_l1_hidden_is_checked():
+    cfg = get_preset("tiny")
+    cfg.loss.l1_hidden = 1.5
+    with pytest.raises(SettingError, match="l1_hidden"):
+        cfg.loss.validate()

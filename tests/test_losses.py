@@ -61,3 +61,35 @@ def test_l1_losses_on_hand_computed_values():
     # and the mean is over the masked pixel's 3 values, not the whole image
     assert torch.isclose(losses.l1_local_loss(y_hat, y, mask), torch.tensor(0.6))
     assert losses.l1_local_loss(y_hat, y, torch.zeros_like(mask)) == 0  # no glasses: no local loss
+
+
+def test_hidden_weight_spares_frames_and_lowers_dark_lenses():
+    # a 64 px face of mid grey; glasses: a dark 20 x 20 lens and a 2 px frame bar, both in the mask
+    y = torch.zeros(1, 3, 64, 64)
+    x = y.clone()
+    mask = torch.zeros(1, 1, 64, 64)
+    x[..., 10:30, 10:30] = -0.9  # the lens hides what is under it
+    x[..., 40:42, 5:60] = -0.9  # a thin bar
+    mask[..., 8:32, 8:32] = 1
+    mask[..., 38:44, 3:62] = 1
+    w = losses.hidden_weight(x, y, mask, 0.1)
+    assert w.shape == (1, 1, 64, 64)
+    assert torch.allclose(w[..., 15:25, 15:25], torch.tensor(0.1))  # the lens's middle: the floor
+    assert torch.equal(w[..., 40:42, 5:60], torch.ones(1, 1, 2, 55))  # the bar keeps its L1
+    assert torch.equal(w[..., 50:, :], torch.ones(1, 1, 14, 64))  # away from the glasses: 1
+    # outside the mask nothing is lowered, however much x differs from y
+    assert torch.equal(losses.hidden_weight(x, y, torch.zeros_like(mask), 0.1), torch.ones(1, 1, 64, 64))
+    assert torch.equal(losses.hidden_weight(x, y, mask, 1.0), torch.ones(1, 1, 64, 64))  # floor 1: the paper
+
+
+def test_weighted_l1_on_hand_computed_values():
+    y = torch.zeros(1, 3, 2, 2)
+    y_hat = torch.zeros(1, 3, 2, 2)
+    y_hat[0, :, 0, 0] = 0.6
+    y_hat[0, :, 1, 1] = 0.3
+    weight = torch.ones(1, 1, 2, 2)
+    weight[0, 0, 0, 0] = 0.5  # pixel (0, 0) counts half
+    assert torch.isclose(losses.l1_global_loss(y_hat, y, weight), torch.tensor((3 * 0.3 + 3 * 0.3) / 12))
+    mask = torch.zeros(1, 1, 2, 2)
+    mask[0, 0, 0, 0] = mask[0, 0, 1, 1] = 1  # averaged over the mask's 6 values, weighted
+    assert torch.isclose(losses.l1_local_loss(y_hat, y, mask, weight), torch.tensor((3 * 0.3 + 3 * 0.3) / 6))

@@ -23,7 +23,8 @@ _RANGES: Dict[str, Dict[str, Tuple[type, Optional[float], Optional[float]]]] = {
              "lambda_l1_global": (float, 0, None), "lambda_l1_local": (float, 0, None),
              "lambda_seg": (float, 0, None), "lambda_id": (float, 0, None), "identity": (str, None, None),
              "id_every": (int, 1, None), "lambda_gan_real": (float, 0, None), "lambda_id_real": (float, 0, None),
-             "lambda_lines_real": (float, 0, None), "lambda_keep_real": (float, 0, None)},
+             "lambda_lines_real": (float, 0, None), "lambda_keep_real": (float, 0, None),
+             "l1_hidden": (float, 0, 1)},
     "optim": {"lr_g": (float, 0, 1), "lr_d": (float, 0, 1), "beta1": (float, 0, 1), "beta2": (float, 0, 1)},
     "train": {"batch_size": (int, 1, 65536), "steps": (int, 1, None), "checkpoint_every": (int, 1, None),
               "sample_every": (int, 1, None), "log_every": (int, 1, None),
@@ -139,6 +140,12 @@ class LossConfig:
     # be the photo, fine texture included (losses.keep_loss, weight lambda_keep_real; L1 in
     # [-1, 1] units). Not in the paper.
     lambda_keep_real: float = 0.0
+    # Weight of both L1 terms (eq. 5) on what the synthesized glasses hide: pixels inside the glasses
+    # mask that the glasses change by more than 32 levels, over regions wider than a frame (a lens of
+    # sunglasses, a mirror, a thick tint; losses.hidden_weight). There the eyes cannot be seen, L1
+    # pulls the output to the mean of the eyes it could be (a smear), and the adversarial and identity
+    # terms are left to draw them. 1 is the paper (L1 everywhere); not in the paper below 1.
+    l1_hidden: float = 1.0
 
     def __post_init__(self):
         self.validate()

@@ -13,8 +13,8 @@ import torch
 from torch import nn
 
 from .config import Config
-from .losses import (frame_line_targets, frame_lines_loss, identity_loss, keep_loss, keep_targets, l1_global_loss,
-                     l1_local_loss, local, lsgan_d_loss, lsgan_g_loss, seg_loss)
+from .losses import (frame_line_targets, frame_lines_loss, hidden_weight, identity_loss, keep_loss, keep_targets,
+                     l1_global_loss, l1_local_loss, local, lsgan_d_loss, lsgan_g_loss, seg_loss)
 from .networks import Generator, PatchDiscriminator
 
 LOSS_TERMS = ("d_global", "d_local", "g_global", "g_local", "l1_global", "l1_local", "seg", "id", "g_total")
@@ -115,8 +115,9 @@ class ByeGlassesGAN(nn.Module):
             g_global = lsgan_g_loss(self.disc_global(y_hat))
             g_local = (lsgan_g_loss(self.disc_local(local(y_hat, m_g)))
                        if self.disc_local is not None else y.new_zeros(()))
-        l1_g = l1_global_loss(y_hat, y)
-        l1_l = l1_local_loss(y_hat, y, m_g)
+        weight = hidden_weight(x, y, m_g, lam.l1_hidden) if lam.l1_hidden < 1 else None
+        l1_g = l1_global_loss(y_hat, y, weight)
+        l1_l = l1_local_loss(y_hat, y, m_g, weight)
         l_seg = seg_loss(m_hat, mask_target) if m_hat is not None else y.new_zeros(())
         with amp:
             use_id = lam.lambda_id and step % max(lam.id_every, 1) == 0

@@ -25,17 +25,42 @@ def lsgan_g_loss(d_fake: torch.Tensor) -> torch.Tensor:
     return (d_fake - 1).pow(2).mean()
 
 
-def l1_global_loss(y_hat: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """Eq. 5: E|y - ŷ|."""
-    return (y - y_hat).abs().mean()
+def l1_global_loss(y_hat: torch.Tensor, y: torch.Tensor, weight: Optional[torch.Tensor] = None) -> torch.Tensor:
+    """Eq. 5: E|y - ŷ|; with `weight` (B,1,H,W), each pixel's term times its weight (still divided by
+    the number of pixels)."""
+    diff = (y - y_hat).abs()
+    return diff.mean() if weight is None else (diff * weight).mean()
 
 
-def l1_local_loss(y_hat: torch.Tensor, y: torch.Tensor, glasses_mask: torch.Tensor) -> torch.Tensor:
+def l1_local_loss(y_hat: torch.Tensor, y: torch.Tensor, glasses_mask: torch.Tensor,
+                  weight: Optional[torch.Tensor] = None) -> torch.Tensor:
     """Eq. 5 on y_Local, ŷ_Local, averaged over the masked pixels only (not the whole image),
-    so that small glasses weigh as much as large ones. (B,3,H,W), (B,1,H,W)."""
-    diff = (local(y, glasses_mask) - local(y_hat, glasses_mask)).abs().sum()
+    so that small glasses weigh as much as large ones. (B,3,H,W), (B,1,H,W); `weight` as in
+    l1_global_loss (the area it is averaged over stays the mask's)."""
+    diff = (local(y, glasses_mask) - local(y_hat, glasses_mask)).abs()
+    if weight is not None:
+        diff = diff * weight
     area = glasses_mask.sum() * y.shape[1]
-    return diff / area.clamp_min(1.0)
+    return diff.sum() / area.clamp_min(1.0)
+
+
+HIDDEN_LEVEL = 32 / 127.5  # a change of 32 levels, in [-1, 1] units
+HIDDEN_WIDTH = 15 / 256  # the window, as a share of the side: wider than a thick frame, narrower than a lens
+
+
+def hidden_weight(x: torch.Tensor, y: torch.Tensor, glasses_mask: torch.Tensor, floor: float) -> torch.Tensor:
+    """Per-pixel weight (B,1,H,W) for the L1 terms: `floor` where the synthesized glasses hide the face,
+    1 elsewhere (loss.l1_hidden). Hidden: inside the glasses mask, where the glasses change the face
+    (x against y, mean over channels) by more than HIDDEN_LEVEL over most of a window HIDDEN_WIDTH
+    across: the share of changed pixels in the window, 0.4 → 0 and 0.8 → 1, linear between. A frame's
+    bar fills a small part of such a window and keeps its L1; the middle of a dark lens fills all of
+    it. No gradient."""
+    with torch.no_grad():
+        changed = ((x.float() - y.float()).abs().mean(dim=1, keepdim=True) > HIDDEN_LEVEL).float()
+        k = max(3, int(round(HIDDEN_WIDTH * x.shape[-2])) | 1)
+        share = F.avg_pool2d(changed, k, stride=1, padding=k // 2, count_include_pad=False)
+        hidden = ((share - 0.4) / 0.4).clamp(0, 1) * changed * glasses_mask.float()
+        return 1 - (1 - float(floor)) * hidden
 
 
 def seg_loss(m_hat: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
