@@ -1,4 +1,4 @@
-"""A trial that was not kept (README, "Still glasses, by eye"): thin frame lines painted over
+"""A trial that was not kept (docs/verification.md, "Still glasses, by eye"): thin frame lines painted over
 before the generator runs a second time, and never kept from the photo by the lens blend.
 
 Each face wearing glasses goes through the generator twice. The first run gives the glasses mask m.

@@ -1,7 +1,7 @@
 """Frames left: how much of the glasses' thin lines (rims, bridges, temples) survives in an output.
 
 The glasses classifier was trained on whole glasses and misses the faded rims and outlines that
-removal leaves (README, "Still glasses, by eye"). This measure compares the output with its own
+removal leaves (docs/verification.md, "Still glasses, by eye"). This measure compares the output with its own
 input instead: in the input's aligned crop, the thin dark or bright strokes (a grey black-hat /
 top-hat RIDGE_WIDTH of the side across, above RIDGE_LEVEL levels) inside the glasses the shipped
 generator predicts on the input (grown by ZONE_GROW of the side), away from the eyes (their
@@ -21,7 +21,7 @@ import numpy as np
 
 RIDGE_WIDTH, RIDGE_LEVEL, ZONE_GROW, EYE_PAD, MIN_PIXELS = 7 / 256, 15.0, 4 / 256, 0.3, 20
 # An output counts as "frames left" from this score (chosen against the by-eye ratings of the
-# stage-4 outputs of fv-dev, so in-sample there: README, "Frames left").
+# stage-4 outputs of fv-dev, so in-sample there: docs/verification.md, "Frames left").
 FRAMES_LEFT = 0.5
 
 

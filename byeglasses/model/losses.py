@@ -131,7 +131,7 @@ def frame_lines_loss(y_hat: torch.Tensor, targets: torch.Tensor, width: float) -
     L1 over the target pixels only between ŷ and ŷ with its own thin strokes filled from their
     sides (`without_lines(ŷ)`, no gradient), in [-1, 1] units (0 where there are none). Each step
     pulls a line that ŷ still draws towards what ŷ has on either side of it, and asks nothing of
-    the pixels around it. Two versions that did worse (README, "Frame lines on real photos"): a
+    the pixels around it. Two versions that did worse (docs/verification.md, "Frame lines on real photos"): a
     penalty on ŷ's own stroke strength there, met by blurring the whole neighbourhood, brows
     included; and L1 to the *photo* with its lines filled, which ties the output to the photo's
     lenses and tints beside the lines."""
