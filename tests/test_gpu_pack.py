@@ -53,3 +53,15 @@ def test_join_puts_discriminators_beside_a_generator(tmp_path):
     assert torch.equal(out["encoder.w"], g["encoder.w"].float()) and torch.equal(out["disc_global.w"], torch.ones(2))
     with safe_open(str(tmp_path / "init.safetensors"), "pt") as f:
         assert f.metadata() == {"meta": "config"}
+
+
+@pytest.mark.parametrize("every,offset", [(8, 8), (8, -1), (0, 0)])
+def test_offset_and_every_are_checked_first(tmp_path, every, offset):
+    faces = tmp_path / "faces_in"
+    faces.mkdir()
+    done = pack(faces, tmp_path / "no_checkpoint.safetensors", "--every", every, "--offset", offset,
+                "--dst", tmp_path / "pack", cwd=tmp_path)
+    assert done.returncode != 0
+    assert "Traceback" not in done.stderr
+    assert ("--offset" if every else "--every") in done.stderr
+    assert not (tmp_path / "pack").exists()

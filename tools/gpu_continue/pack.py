@@ -10,8 +10,11 @@
 - optionally, folders of glasses images for `train --glasses-images` (e.g. what `byeglasses
   cut-glasses` wrote), each as DST/<folder name>.
 
-    python tools/gpu_continue/pack.py FACES CHECKPOINT [--every 6] [--dst .gpu] [--real DIR]
+    python tools/gpu_continue/pack.py FACES CHECKPOINT [--every 6] [--offset 0] [--dst .gpu] [--real DIR]
                                       [--images DIR ...]
+
+`--offset K` starts at the Kth usable face: `--every 8 --offset 1` packs another eighth of the faces
+than `--every 8`, so that successive GPU sessions see different faces.
 """
 import argparse
 import shutil
@@ -33,6 +36,8 @@ def main():
     ap.add_argument("checkpoint", help="a run's checkpoint.safetensors, or a NAME_discs.safetensors that "
                                        "run.sh brought back: its discriminators are packed")
     ap.add_argument("--every", type=int, default=6, help="pack every Nth usable face (default: 6)")
+    ap.add_argument("--offset", type=int, default=0,
+                    help="start at this usable face (0 to EVERY-1; default 0): another share of the faces")
     ap.add_argument("--dst", default=".gpu", help="new folder to pack into (default: .gpu)")
     ap.add_argument("--real", help="also pack this folder of real glasses photos as DST/real "
                                    "(e.g. real-glasses-train/, 1.3 MiB; never fv-dev/)")
@@ -41,6 +46,10 @@ def main():
                          "as DST/<folder name>, for train --glasses-images")
     args = ap.parse_args()
     src, dst = Path(args.faces), Path(args.dst)
+    if args.every < 1:
+        raise SystemExit(f"--every {args.every}: must be 1 or more")
+    if not 0 <= args.offset < args.every:
+        raise SystemExit(f"--offset {args.offset}: must be from 0 to {args.every - 1} (--every {args.every})")
     for folder in (args.faces, args.real, *args.images):
         if folder and "fv-dev" in Path(folder).resolve().parts:
             raise SystemExit(f"{folder}: fv-dev/ is the face-verification benchmark; never train on it")
@@ -64,7 +73,7 @@ def main():
         raise SystemExit(f"{args.checkpoint}: holds no discriminators (use a run's checkpoint.safetensors, "
                          "or the NAME_discs.safetensors a GPU run brought back)")
     full = landmark_cache(src)
-    names = sorted(full.landmarks)[::args.every]
+    names = sorted(full.landmarks)[args.offset::args.every]
     (dst / "faces").mkdir(parents=True)
     sub = LandmarkCache(str(dst / "faces"), str(dst / "landmarks.npz"))
     for n in names:
