@@ -53,6 +53,15 @@ def test_join_puts_discriminators_beside_a_generator(tmp_path):
     assert torch.equal(out["encoder.w"], g["encoder.w"].float()) and torch.equal(out["disc_global.w"], torch.ones(2))
     with safe_open(str(tmp_path / "init.safetensors"), "pt") as f:
         assert f.metadata() == {"meta": "config"}
+    # a whole training checkpoint: only its discriminators are taken, never its generator
+    whole = {**d, "encoder.w": torch.full((2, 3), 7.0), "opt_g.state": torch.zeros(1)}
+    save_file(whole, str(tmp_path / "whole.safetensors"))
+    assert remote.join(tmp_path / "g.safetensors", tmp_path / "whole.safetensors", tmp_path / "init2.safetensors") == 3
+    out = load_file(str(tmp_path / "init2.safetensors"))
+    assert set(out) == {"encoder.w", "disc_global.w", "disc_local.w"}
+    assert torch.equal(out["encoder.w"], g["encoder.w"].float())
+    with pytest.raises(SystemExit, match="holds no discriminators"):
+        remote.join(tmp_path / "g.safetensors", tmp_path / "g.safetensors", tmp_path / "init3.safetensors")
 
 
 @pytest.mark.parametrize("every,offset", [(8, 8), (8, -1), (0, 0)])

@@ -25,15 +25,20 @@ sys.path.insert(0, str(ROOT))
 
 
 def join(generator: Path, discs: Path, out: Path) -> int:
-    """Write `generator`'s tensors and metadata with the discriminators of `discs` into `out`, for
-    `train --init`; returns the number of tensors."""
+    """Write `generator`'s tensors and metadata with the discriminators of `discs` (a NAME_discs file or
+    any checkpoint that holds them; nothing else of it is taken) into `out`, for `train --init`;
+    returns the number of tensors."""
     from safetensors import safe_open
     from safetensors.torch import load_file, save_file
 
     with safe_open(str(generator), "pt") as f:
         metadata = f.metadata()
     tensors = load_file(str(generator))
-    tensors.update(load_file(str(discs)))
+    # only the discriminators: a whole training checkpoint also holds a generator and optimizer state
+    found = {k: v for k, v in load_file(str(discs)).items() if k.startswith(("disc_global.", "disc_local."))}
+    if not found:
+        raise SystemExit(f"{discs}: holds no discriminators")
+    tensors.update(found)
     save_file({k: v.float().contiguous() for k, v in tensors.items()}, str(out), metadata=metadata)
     return len(tensors)
 
