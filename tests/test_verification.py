@@ -241,3 +241,36 @@ def test_start_skips_the_first_glasses_photos(tiny_fv, tmp_path, capsys):
                          cache=tmp_path / "c.npz", progress=False)
     assert main(["eval-verification", str(root), "--start", "-1"]) == 2
     assert "--start must be 0 or more" in capsys.readouterr().err
+
+
+def test_gallery_cache_follows_content_not_mtime(tiny_fv, tmp_path, monkeypatch):
+    """The glasses-free descriptors are found again in a copy of the set with new times (data sets
+    are copied and touched), and judged again when a photo's bytes change."""
+    import os
+    import shutil
+
+    import byeglasses.evaluation.verification as v
+
+    root, _ = tiny_fv
+    plain = tmp_path / "plain"
+    shutil.copytree(root / "plain", plain)
+    paths = sorted(plain.glob("*.png"))[:2]
+    cache = tmp_path / "c.npz"
+    first = v.plain_descriptors(paths, cache, progress=False)
+    copy = tmp_path / "copy"
+    shutil.copytree(plain, copy)
+    moved = [copy / p.name for p in paths]
+    for p in moved:
+        os.utime(p, (1_000_000, 1_000_000))
+    judged = []
+    real = v.judge_face
+    monkeypatch.setattr(v, "judge_face", lambda rgb: judged.append(1) or real(rgb))
+    again = v.plain_descriptors(moved, cache, progress=False)
+    assert judged == []
+    for p, q in zip(paths, moved):
+        assert (first[p] is None and again[q] is None) or np.array_equal(first[p], again[q])
+    import cv2
+
+    cv2.imwrite(str(moved[0]), cv2.imread(str(moved[0]))[:, ::-1])  # new content under an old name
+    v.plain_descriptors(moved[:1], cache, progress=False)
+    assert judged == [1]

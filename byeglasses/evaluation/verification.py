@@ -221,7 +221,8 @@ def _read(path: Path) -> np.ndarray:
 
 
 def plain_descriptors(paths: Sequence[Path], cache: Optional[Path], progress: bool = True) -> Dict[Path, Optional[np.ndarray]]:
-    """dlib descriptors of glasses-free photos, cached on disk by path, size and mtime."""
+    """dlib descriptors of glasses-free photos, cached on disk by each file's content (SHA-1 of its
+    bytes): a copied, moved or touched set is still found, an edited photo is judged again."""
     from tqdm import tqdm
 
     stored: Dict[str, np.ndarray] = {}
@@ -230,8 +231,8 @@ def plain_descriptors(paths: Sequence[Path], cache: Optional[Path], progress: bo
             stored = {k: z[k] for k in z.files}
     out, fresh = {}, {}
     for p in tqdm(paths, desc="glasses-free photos", unit="photo", disable=not progress, leave=False):
-        st = p.stat()
-        key = hashlib.sha1(f"{p.resolve()}|{st.st_size}|{st.st_mtime_ns}".encode()).hexdigest()
+        data = p.read_bytes()
+        key = hashlib.sha1(data).hexdigest()
         if key in stored:
             d = stored[key]
             out[p] = d if d.size else None
