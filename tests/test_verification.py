@@ -249,6 +249,8 @@ def test_gallery_cache_follows_content_not_mtime(tiny_fv, tmp_path, monkeypatch)
     import os
     import shutil
 
+    import cv2
+
     import byeglasses.evaluation.verification as v
 
     root, _ = tiny_fv
@@ -269,8 +271,6 @@ def test_gallery_cache_follows_content_not_mtime(tiny_fv, tmp_path, monkeypatch)
     assert judged == []
     for p, q in zip(paths, moved):
         assert (first[p] is None and again[q] is None) or np.array_equal(first[p], again[q])
-    import cv2
-
     cv2.imwrite(str(moved[0]), cv2.imread(str(moved[0]))[:, ::-1])  # new content under an old name
     v.plain_descriptors(moved[:1], cache, progress=False)
     assert judged == [1]

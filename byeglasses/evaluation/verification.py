@@ -231,8 +231,7 @@ def plain_descriptors(paths: Sequence[Path], cache: Optional[Path], progress: bo
             stored = {k: z[k] for k in z.files}
     out, fresh = {}, {}
     for p in tqdm(paths, desc="glasses-free photos", unit="photo", disable=not progress, leave=False):
-        data = p.read_bytes()
-        key = hashlib.sha1(data).hexdigest()
+        key = hashlib.sha1(p.read_bytes()).hexdigest()
         if key in stored:
             d = stored[key]
             out[p] = d if d.size else None
