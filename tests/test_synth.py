@@ -197,6 +197,42 @@ def test_landmark_cache_skips_bad_files_and_invalidates(faces_dir, tmp_path, mon
     assert default_cache_path(faces_dir) != default_cache_path(copy)
 
 
+def test_landmark_cache_follows_content_not_mtime(faces_dir, tmp_path):
+    """A copied or touched folder (new mtimes, same bytes) is not computed again, nor are its decoded
+    faces; a cache written before digests were stored gains them without recomputing."""
+    from byeglasses.synth.cache import LandmarkCache
+    from byeglasses.synth.facecache import face_cache_path
+
+    copy = tmp_path / "copy"
+    copy.mkdir()
+    for p in faces_dir.iterdir():
+        (copy / p.name).write_bytes(p.read_bytes())
+    cache_path = tmp_path / "c.npz"
+    c1 = landmark_cache(copy, cache_path, progress=False)
+    names = sorted(c1.landmarks)
+    key = lambda c: face_cache_path(cache_path, 64, names, [c.content_key(n) for n in names],
+                                    np.stack([c.landmarks[n] for n in names]))
+    for p in copy.iterdir():
+        os.utime(p, ns=(10**9, 2 * 10**9))
+    c2 = landmark_cache(copy, cache_path, progress=False)
+    assert c2.computed == 0 and c2.revalidated == 5
+    assert key(c2) == key(c1) and c2.skipped == c1.skipped
+    assert landmark_cache(copy, cache_path, progress=False).revalidated == 0  # the new mtimes were saved
+
+    old = LandmarkCache.load(copy, cache_path)
+    old.digests.clear()
+    old.save()
+    c3 = landmark_cache(copy, cache_path, progress=False)
+    assert c3.computed == 0 and sorted(c3.digests) == sorted(c1.digests)
+    assert LandmarkCache.load(copy, cache_path).digests == c1.digests
+
+    (copy / "b.png").write_bytes((copy / "a.jpg").read_bytes())  # same name, other picture
+    os.utime(copy / "b.png", ns=(10**9, 2 * 10**9))
+    c4 = landmark_cache(copy, cache_path, progress=False)
+    assert c4.computed == 1 and np.allclose(c4.landmarks["b.png"], c1.landmarks["a.jpg"])
+    assert key(c4) != key(c1)
+
+
 def test_synth_face_dataset_layout_and_determinism(faces_dir, tmp_path):
     ds = SynthFaceDataset(faces_dir, 64, seed=3, cache_path=tmp_path / "lm.npz", progress=False)
     assert len(ds) == 2 and set(ds.skipped) == {"empty.jpg", "text.jpg", "grey.png"}

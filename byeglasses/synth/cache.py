@@ -3,8 +3,10 @@
 The image folders may be read-only, so the cache lives by default in
 `$BYEGLASSES_CACHE/landmarks/` (else `~/.cache/byeglasses/landmarks/`), named by a hash of the
 folder's absolute path. An entry is keyed by file name and checked against the file's size and
-mtime_ns. Files with no face, several faces, or that cannot be read are remembered with the reason
-(so they are not retried) and reported.
+mtime_ns; when those changed, the SHA-1 of the file's bytes decides, so a copied or touched folder
+(new mtimes, same pictures) is not computed again while an edited picture is. Files with no face,
+several faces, or that cannot be read are remembered with the reason (so they are not retried) and
+reported.
 """
 
 from __future__ import annotations
@@ -27,6 +29,15 @@ def default_cache_path(folder) -> Path:
     root = Path(os.environ.get("BYEGLASSES_CACHE") or Path.home() / ".cache" / "byeglasses")
     key = hashlib.sha1(str(Path(folder).resolve()).encode()).hexdigest()[:16]
     return root / "landmarks" / f"{key}.npz"
+
+
+def file_digest(path) -> str:
+    """SHA-1 of a file's bytes, hex."""
+    h = hashlib.sha1()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
 
 
 def read_rgb(path) -> np.ndarray:
@@ -73,7 +84,13 @@ class LandmarkCache:
     landmarks: Dict[str, np.ndarray] = field(default_factory=dict)  # name -> (68, 2) float32
     skipped: Dict[str, str] = field(default_factory=dict)  # name -> reason
     stats: Dict[str, Tuple[int, int]] = field(default_factory=dict)  # name -> (size, mtime_ns)
+    digests: Dict[str, str] = field(default_factory=dict)  # name -> SHA-1 of the file's bytes
     computed: int = 0  # entries (re)computed by the last update
+    revalidated: int = 0  # entries whose size or mtime changed but whose bytes did not (last update)
+
+    def content_key(self, name: str) -> str:
+        """What the entry was computed from: the file's digest (size and mtime for an entry without one)."""
+        return self.digests.get(name) or "%d:%d" % self.stats[name]
 
     @classmethod
     def load(cls, folder, path=None) -> "LandmarkCache":
@@ -85,10 +102,13 @@ class LandmarkCache:
             with np.load(path, allow_pickle=False) as z:
                 names, stats = list(z["names"]), z["stats"]
                 lms, ok, reasons = z["landmarks"], z["ok"], list(z["reasons"])
+                digests = list(z["digests"]) if "digests" in z.files else [""] * len(names)
         except Exception:  # an unreadable cache is rebuilt, never trusted
             return cache
         for i, name in enumerate(names):
             cache.stats[str(name)] = (int(stats[i, 0]), int(stats[i, 1]))
+            if digests[i]:
+                cache.digests[str(name)] = str(digests[i])
             if ok[i]:
                 cache.landmarks[str(name)] = lms[i].astype(np.float32)
             else:
@@ -104,7 +124,8 @@ class LandmarkCache:
                 lms[i], ok[i] = self.landmarks[n], True
         arrays = dict(names=np.array(names, dtype=str), landmarks=lms, ok=ok,
                       stats=np.array([self.stats[n] for n in names], np.int64).reshape(-1, 2),
-                      reasons=np.array([self.skipped.get(n, "") for n in names], dtype=str))
+                      reasons=np.array([self.skipped.get(n, "") for n in names], dtype=str),
+                      digests=np.array([self.digests.get(n, "") for n in names], dtype=str))
 
         def write(tmp):
             with open(tmp, "wb") as f:
@@ -113,28 +134,43 @@ class LandmarkCache:
         atomic_write(self.path, write)
 
     def update(self, names: Optional[Iterable[str]] = None, progress: bool = True) -> "LandmarkCache":
-        """Compute the entries of `names` (default: every image) that are missing or out of date."""
+        """Compute the entries of `names` (default: every image) that are missing or out of date.
+
+        An entry whose size or mtime changed is kept when the file's bytes still hash to its digest;
+        an entry from before digests were stored gets one (its size and mtime still match)."""
         from tqdm import tqdm
 
         folder = Path(self.folder)
         names = list_images(folder) if names is None else list(names)
-        todo = []
+        todo, touched = [], False
+        self.revalidated = 0
         for name in names:
             try:
                 st = (folder / name).stat()
                 stat = (int(st.st_size), int(st.st_mtime_ns))
+                if self.stats.get(name) == stat and name in self.digests:
+                    continue
+                digest = file_digest(folder / name)
             except OSError as e:
                 self._set(name, None, f"cannot read: {e.strerror}", (-1, -1))
+                self.digests.pop(name, None)
+                touched = True
                 continue
-            if self.stats.get(name) != stat:
-                todo.append((name, stat))
+            if self.stats.get(name) == stat or (name in self.stats and self.digests.get(name) == digest):
+                self.revalidated += self.stats.get(name) != stat
+                self.stats[name], self.digests[name] = stat, digest
+                touched = True
+            else:
+                todo.append((name, stat, digest))
         self.computed = len(todo)
-        for name, stat in tqdm(todo, desc=f"landmarks {folder.name}", unit="img", disable=not progress or not todo):
+        for name, stat, digest in tqdm(todo, desc=f"landmarks {folder.name}", unit="img",
+                                       disable=not progress or not todo):
             try:
                 self._set(name, face_landmarks(read_rgb(folder / name)), "", stat)
             except InputError as e:
                 self._set(name, None, str(e).replace(f"{folder / name}: ", ""), stat)
-        if todo:
+            self.digests[name] = digest
+        if todo or touched:
             self.save()
         return self
 

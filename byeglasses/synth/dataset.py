@@ -98,7 +98,7 @@ class SynthFaceDataset(Dataset):
         self.faces = None
         if decoded_cache:
             path = face_cache_path(cache.path, self.resolution, self.names,
-                                   [cache.stats[n] for n in self.names], self.landmarks)
+                                   [cache.content_key(n) for n in self.names], self.landmarks)
             if not path.is_file():
                 build_face_cache(path, len(self.names), self.resolution, self._decode, progress=progress)
             self.faces = FaceCache(path, self.resolution)

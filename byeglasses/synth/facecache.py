@@ -2,8 +2,9 @@
 face-shape mask and landmarks, in one uint8 .npy file read by memory map.
 
 The file lies beside the landmark cache, named by the resolution, a hash of the face names and a hash
-of what the faces were made from (each image's size and mtime_ns, and its landmarks), so it is
-rebuilt exactly when the landmark cache would recompute an entry. Row i holds face i as
+of what the faces were made from (each image's content digest from the landmark cache, and its
+landmarks), so it is rebuilt exactly when the landmark cache would recompute an entry, and not when
+the folder was only copied or touched. Row i holds face i as
 RGB (R*R*3 bytes), then the face-shape mask as bits (R*R/8), then the 68 landmarks at R as float32.
 """
 
@@ -33,11 +34,13 @@ def _digest(*parts) -> str:
     return h.hexdigest()[:16]
 
 
-def face_cache_path(landmark_cache_path, resolution: int, names: Sequence[str], stats, landmarks) -> Path:
-    """Where the decoded faces of `names` (with these (size, mtime_ns) `stats` and landmarks) live."""
+def face_cache_path(landmark_cache_path, resolution: int, names: Sequence[str], keys: Sequence[str],
+                    landmarks) -> Path:
+    """Where the decoded faces of `names` (with these content `keys`, LandmarkCache.content_key, and
+    landmarks) live."""
     lm_path = Path(landmark_cache_path)
     names_key = _digest("\n".join(names).encode())
-    content_key = _digest(np.asarray(stats, np.int64), np.asarray(landmarks, np.float32),
+    content_key = _digest("\n".join(keys).encode(), np.asarray(landmarks, np.float32),
                           str(int(resolution)).encode())
     return lm_path.with_name(f"{lm_path.stem}.faces{int(resolution)}.{names_key}.{content_key}.npy")
 

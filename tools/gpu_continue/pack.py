@@ -2,7 +2,7 @@
 `.gpu/`, git-ignored), since only about 64 MiB may travel there with the checkout:
 
 - every Nth face of FACES (default every 6th of `train/`: 2,630 faces, 31 MiB) and their landmarks
-  (the 68-point detector does not travel; `remote.py prep` re-keys the cache to the copied files);
+  (the 68-point detector does not travel; the cache recognises the copied files by their bytes);
 - the discriminators of CHECKPOINT in fp16 (the generator is the packaged default, already in the
   checkout);
 - dlib's face-recognition ResNet for the identity loss, as an fp16 torch module (11 MiB; the
@@ -81,6 +81,7 @@ def main():
         st = (dst / "faces" / n).stat()
         sub.landmarks[n] = full.landmarks[n]
         sub.stats[n] = (int(st.st_size), int(st.st_mtime_ns))
+        sub.digests[n] = full.digests[n]  # the copy on the GPU machine is recognised by its bytes
     sub.save()
     from safetensors.torch import save_file
 

@@ -1,7 +1,7 @@
 """The device side of a continued training run (see run.sh); reads the folder pack.py wrote.
 
-    python tools/gpu_continue/remote.py prep [PACK]            re-key the landmark cache to the copied
-                                                               files, write PACK/init.safetensors
+    python tools/gpu_continue/remote.py prep [PACK]            check the landmark cache against the copied
+                                                               files (by their bytes), write PACK/init.safetensors
                                                                (packaged generator + packed discriminators),
                                                                decode the faces once
     python tools/gpu_continue/remote.py train PACK ARGS...     `byeglasses train ARGS` with dlib's
@@ -50,10 +50,7 @@ def prep(pack: Path):
     cache = LandmarkCache.load(pack / "faces", pack / "landmarks.npz")
     if not cache.landmarks:
         raise SystemExit(f"{pack}: no packed landmarks (run tools/gpu_continue/pack.py first)")
-    for name in cache.stats:  # copying changed the files' mtimes, not their content
-        st = (pack / "faces" / name).stat()
-        cache.stats[name] = (int(st.st_size), int(st.st_mtime_ns))
-    cache.save()
+    # copying changed the files' mtimes, not their bytes: the dataset below re-keys the cache by digest
     n = join(ROOT / "byeglasses" / "weights" / "default.safetensors", pack / "discs.safetensors",
              pack / "init.safetensors")
     faces = SynthFaceDataset(pack / "faces", 256, cache_path=pack / "landmarks.npz", decoded_cache=True, uint8=True)
