@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import errno
 import glob
+import hashlib
 import os
 import tempfile
 from pathlib import Path
@@ -52,6 +53,15 @@ def _named(e: OSError, path: Path) -> OSError:
     if e.filename == str(path):
         return e
     return type(e)(e.errno, e.strerror or str(e), str(path))
+
+
+def file_digest(path) -> str:
+    """SHA-1 of a file's bytes, hex."""
+    h = hashlib.sha1()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
 
 
 def write_temp(path: PathLike, write: Callable[[str], object],

@@ -4,7 +4,6 @@ to other people's? dlib's face-recognition network is the judge (distance thresh
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import time
@@ -16,6 +15,7 @@ import cv2
 import numpy as np
 
 from ..errors import InputError
+from ..files import file_digest
 
 DLIB_THRESHOLD = 0.6  # dlib's documented same-person distance
 FAR_TARGET = 0.01
@@ -231,7 +231,7 @@ def plain_descriptors(paths: Sequence[Path], cache: Optional[Path], progress: bo
             stored = {k: z[k] for k in z.files}
     out, fresh = {}, {}
     for p in tqdm(paths, desc="glasses-free photos", unit="photo", disable=not progress, leave=False):
-        key = hashlib.sha1(p.read_bytes()).hexdigest()
+        key = file_digest(p)
         if key in stored:
             d = stored[key]
             out[p] = d if d.size else None

@@ -20,7 +20,7 @@ from typing import Dict, Iterable, List, Optional, Tuple
 import numpy as np
 
 from ..errors import InputError
-from ..files import atomic_write, list_images
+from ..files import atomic_write, file_digest, list_images
 
 SECOND_FACE = 0.4  # a second face at least this fraction of the largest one's size makes the image ambiguous
 
@@ -29,15 +29,6 @@ def default_cache_path(folder) -> Path:
     root = Path(os.environ.get("BYEGLASSES_CACHE") or Path.home() / ".cache" / "byeglasses")
     key = hashlib.sha1(str(Path(folder).resolve()).encode()).hexdigest()[:16]
     return root / "landmarks" / f"{key}.npz"
-
-
-def file_digest(path) -> str:
-    """SHA-1 of a file's bytes, hex."""
-    h = hashlib.sha1()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def read_rgb(path) -> np.ndarray:
