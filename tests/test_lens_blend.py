@@ -5,7 +5,8 @@ import cv2
 import numpy as np
 import torch
 
-from byeglasses.pipeline.geometry import correct_lens, eye_regions, fill_holes, frame_lines, lens_keep, lens_patch
+from byeglasses.pipeline.geometry import (correct_lens, eye_regions, fill_holes, frame_lines, lens_keep, lens_patch,
+                                         match_colour)
 from byeglasses.pipeline.remover import GlassesRemover
 
 R = 256
@@ -217,3 +218,41 @@ def test_the_lens_blend_takes_thin_frame_lines_off_unless_told_not_to(astronaut)
     assert darkening(photo) > 25
     assert darkening(kept) > 0.75 * darkening(photo)  # kept from the photo ...
     assert darkening(taken) < 0.6 * darkening(kept)  # ... or taken off (what is left: ŷ's smear, the eyes' own)
+
+
+def test_match_colour_takes_a_cast_off_inside_and_outside_the_glasses():
+    """ŷ with a cast (R, G, B scaled by 0.8, 0.9, 1.1) and the eye smeared: the cast goes, measured
+    outside the glasses and carried into them; the smear stays (it is not a colour)."""
+    crop, _, glasses, _, _, inside = _scene(1.0)
+    face = cv2.GaussianBlur(crop.astype(np.float32), (0, 0), 3.0)
+    y_hat = np.clip(face * np.array([0.8, 0.9, 1.1], np.float32), 0, 255)
+    matched = match_colour(crop, y_hat, glasses)
+    assert np.abs(y_hat - face)[inside].mean() > 10
+    assert np.abs(matched - face)[inside].mean() < 2.5
+    assert np.abs(matched - face)[glasses == 0].mean() < 2.5
+    same = np.abs(match_colour(crop, face, glasses) - face)  # no cast: nothing to take off
+    assert same.mean() < 0.5 and same.max() < 2.5
+    everywhere = np.ones_like(glasses)  # nothing outside the glasses to measure on: ŷ as it was
+    assert np.array_equal(match_colour(crop, y_hat, everywhere), y_hat)
+
+
+class DarkeningGenerator(SmearingGenerator):
+    """The smearing generator whose output is also 15% darker than its input, everywhere."""
+
+    def forward(self, x):
+        y_hat, m = super().forward(x)
+        return (y_hat + 1.0) * 0.85 - 1.0, m
+
+
+def test_colour_match_keeps_the_pasted_region_as_bright_as_the_photo(astronaut):
+    kw = dict(generator=DarkeningGenerator(), resolution=128, glasses_threshold=0, passes=1, blend="mask")
+    plain = GlassesRemover(**kw).remove(astronaut)
+    matched = GlassesRemover(colour_match=True, **kw).remove(astronaut)
+    sel = plain.blend_mask > 0.9
+    assert sel.sum() > 500 and np.array_equal(sel, matched.blend_mask > 0.9)
+
+    def darkening(result):
+        return float(astronaut[sel].astype(np.float32).mean() - result.image[sel].astype(np.float32).mean())
+
+    assert darkening(plain) > 12
+    assert abs(darkening(matched)) < 0.35 * darkening(plain)

@@ -251,6 +251,8 @@ def test_settings_object_and_keywords_build_the_same_remover(astronaut):
     # the two negated flags
     off = build_parser().parse_args(["remove", "x.jpg", "-o", "out", "--no-frame-lines", "--no-cnn-fallback"])
     assert settings_from_args(off) == RemovalSettings(frame_lines=False, cnn_fallback=False)
+    on = build_parser().parse_args(["remove", "x.jpg", "-o", "out", "--colour-match"])
+    assert settings_from_args(on) == RemovalSettings(colour_match=True)
 
 
 def test_a_second_pass_only_for_faces_still_wearing_glasses(astronaut):

@@ -39,6 +39,10 @@ def _add_model_options(p) -> None:
     p.add_argument("--no-frame-lines", action="store_true",
                    help="--blend lens: let the photo's thin lines along the frame through like the rest of the "
                         "face behind a lens (by default they take the model's pixels: thin metal rims go)")
+    p.add_argument("--colour-match", action="store_true", default=DEFAULTS.colour_match,
+                   help="take the model's smooth drift in brightness and colour off before blending, measured "
+                        "around the glasses (faces stay a little closer to their person: docs/verification.md, "
+                        "\"Colour match\"; off by default, as it left glasses on one more face in 77)")
     p.add_argument("--passes", type=int, default=DEFAULTS.passes,
                    help="faces the classifier still judges as wearing glasses go through the model again, "
                         "up to this many passes in all")

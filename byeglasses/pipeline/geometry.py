@@ -21,6 +21,9 @@ OUTLIER_LOW, OUTLIER_HIGH = 30.0, 60.0
 RIM_LOW, RIM_HIGH = 50.0, 90.0
 # Smoothness of the lens blend's gain map (Gaussian sigma), a fraction of the crop side.
 GAIN_SIGMA = 0.02
+# match_colour: the generator's colour drift is measured on the pixels more than MATCH_MARGIN (of the
+# side) outside the predicted glasses, smoothed over MATCH_SIGMA, and held within MATCH_CLIP.
+MATCH_MARGIN, MATCH_SIGMA, MATCH_CLIP = 0.02, 0.06, (0.7, 1.4)
 # frame_lines: thin strokes (black-hat / top-hat FRAME_WIDTH of the side across) standing out by more
 # than FRAME_LEVEL levels, within FRAME_NEAR of the predicted glasses, at least FRAME_AREA (of the
 # crop's area) and FRAME_LENGTH (of its side) long, outside the eyes grown by FRAME_EYE_PAD of their
@@ -170,6 +173,42 @@ def change_weight(crop: np.ndarray, y_hat: np.ndarray, low: float, high: float, 
     k = max(1, int(round(grow * r)))
     weight = cv2.dilate(weight, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * k + 1, 2 * k + 1)))
     return np.clip(cv2.GaussianBlur(weight, (0, 0), max(0.5, 0.006 * r)), 0.0, 1.0)
+
+
+def match_colour(crop: np.ndarray, y_hat: np.ndarray, glasses: np.ndarray, threshold: float = 0.3,
+                 margin: float = MATCH_MARGIN, sigma: float = MATCH_SIGMA) -> np.ndarray:
+    """ŷ (R, R, 3) with the generator's smooth drift in brightness and colour taken off, float 0..255.
+    Away from the glasses ŷ should be the photo itself, yet it often comes out a little darker or
+    with a cast; pasted in, that drift shows as a darker patch around the eyes, and the lens blend's
+    gain carries it onto the photo's own pixels. Outside the glasses (probability >= `threshold`,
+    grown by `margin`·R) the per-channel ratio of the crop's local mean to ŷ's is measured
+    (Gaussian sigma·R, normalised by the pixels that count); deep inside large lenses, where that
+    reaches too few pixels, the same ratio over 3·sigma·R comes in instead, and where even that
+    finds nothing to measure (a crop that is all glasses), ŷ stays as it is."""
+    r = crop.shape[0]
+    k = max(3, int(round(2 * margin * r + 1)) | 1)
+    outside = 1.0 - cv2.dilate((glasses >= threshold).astype(np.uint8),
+                               cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k))).astype(np.float32)
+    x, g = crop.astype(np.float32), y_hat.astype(np.float32)
+    q = max(1, min(4, int(sigma * r / 2)))  # smooth maps at a quarter of the side, as in lens_keep
+    size = (max(1, r // q), max(1, r // q))
+    down = lambda a: cv2.resize(a, size, interpolation=cv2.INTER_AREA) if q > 1 else a  # noqa: E731
+    w, xs, gs = down(outside), down(x), down(g)
+
+    def ratio_at(s):  # (ratio (r/q, r/q, 3), how much of the neighbourhood counts (r/q, r/q))
+        blur = lambda a: cv2.GaussianBlur(a, (0, 0), max(s * r / q, 0.5))  # noqa: E731
+        total = blur(w)
+        mx = blur(xs * w[..., None]) / (total[..., None] + 1e-6)
+        mg = blur(gs * w[..., None]) / (total[..., None] + 1e-6)
+        return np.clip((mx + 4.0) / (mg + 4.0), *MATCH_CLIP), total
+
+    near, near_total = ratio_at(sigma)
+    wide, wide_total = ratio_at(3 * sigma)
+    ratio = 1.0 + _smoothstep(wide_total, 0.01, 0.05)[..., None] * (wide - 1.0)
+    ratio += _smoothstep(near_total, 0.05, 0.2)[..., None] * (near - ratio)
+    if q > 1:
+        ratio = cv2.resize(ratio, (r, r), interpolation=cv2.INTER_LINEAR)
+    return np.clip(g * ratio, 0.0, 255.0)
 
 
 def _smoothstep(x: np.ndarray, low: float, high: float) -> np.ndarray:

@@ -15,7 +15,7 @@ import torch
 
 from ..errors import SettingError
 from .geometry import (align, blend_weight, change_weight, correct_lens, estimate_alignment, frame_lines, lens_keep,
-                       local_mean, paste_back, unalign)
+                       local_mean, match_colour, paste_back, unalign)
 from .imageio import Photo, from_array, read_image
 
 # dlib's HOG detector finds faces from about 80 px: the photo is shrunk so that the smallest
@@ -103,6 +103,7 @@ class RemovalSettings:
     blend: str = "lens"  # "mask": the whole glasses region; "change": keep the pixels the generator barely changes;
     # "lens": keep the face seen through the lenses (tint corrected), replace frames, dark lenses and glare
     frame_lines: bool = True  # blend="lens": never keep the photo's thin lines along the frame (thin metal rims)
+    colour_match: bool = False  # take the generator's smooth brightness and colour drift off before blending
     change_low: float = CHANGE_LOW  # blend="change": smoothed change (levels) below which a pixel keeps its value
     change_high: float = CHANGE_HIGH  # ... and above which it takes the generator's
     min_area: float = MIN_AREA  # faces with a smaller glasses area (fraction of the crop) are left alone
@@ -365,6 +366,8 @@ class GlassesRemover:
                 results.append(FaceResult(face.box, face.landmarks, probability, area, False,
                                           f"no glasses found ({why})", change))
                 continue
+            if self.settings.colour_match:
+                y_hat = match_colour(crop, y_hat, m)
             weight_crop = self.blend_weight(crop, y_hat, m)
             weight = unalign(weight_crop, al, box)
             patch = np.clip(unalign(y_hat, al, box, interpolation=cv2.INTER_CUBIC), 0.0, 255.0)
