@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 
 from ..errors import InputError
-from ..files import file_digest
+from ..files import atomic_write, file_digest
 
 DLIB_THRESHOLD = 0.6  # dlib's documented same-person distance
 FAR_TARGET = 0.01
@@ -241,8 +241,6 @@ def plain_descriptors(paths: Sequence[Path], cache: Optional[Path], progress: bo
         fresh[key] = d
         out[p] = d if d.size else None
     if cache is not None and fresh:
-        from ..files import atomic_write
-
         stored.update(fresh)
         cache.parent.mkdir(parents=True, exist_ok=True)
 

@@ -175,6 +175,17 @@ def change_weight(crop: np.ndarray, y_hat: np.ndarray, low: float, high: float, 
     return np.clip(cv2.GaussianBlur(weight, (0, 0), max(0.5, 0.006 * r)), 0.0, 1.0)
 
 
+def _coarse(sigma: float, r: int):
+    """(q, down, up) for smooth maps of Gaussian sigma·r on an (r, r) crop: they are worked out at
+    1/q of the side (area-averaged, the same Gaussian in those pixels, q up to 4) and brought back
+    up, the same maps for up to a sixteenth of the work."""
+    q = max(1, min(4, int(sigma * r / 2)))
+    size = (max(1, r // q), max(1, r // q))
+    down = lambda a: cv2.resize(a, size, interpolation=cv2.INTER_AREA) if q > 1 else a  # noqa: E731
+    up = lambda a: cv2.resize(a, (r, r), interpolation=cv2.INTER_LINEAR) if q > 1 else a  # noqa: E731
+    return q, down, up
+
+
 def match_colour(crop: np.ndarray, y_hat: np.ndarray, glasses: np.ndarray, threshold: float = 0.3,
                  margin: float = MATCH_MARGIN, sigma: float = MATCH_SIGMA) -> np.ndarray:
     """ŷ (R, R, 3) with the generator's smooth drift in brightness and colour taken off, float 0..255.
@@ -190,9 +201,7 @@ def match_colour(crop: np.ndarray, y_hat: np.ndarray, glasses: np.ndarray, thres
     outside = 1.0 - cv2.dilate((glasses >= threshold).astype(np.uint8),
                                cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k))).astype(np.float32)
     x, g = crop.astype(np.float32), y_hat.astype(np.float32)
-    q = max(1, min(4, int(sigma * r / 2)))  # smooth maps at a quarter of the side, as in lens_keep
-    size = (max(1, r // q), max(1, r // q))
-    down = lambda a: cv2.resize(a, size, interpolation=cv2.INTER_AREA) if q > 1 else a  # noqa: E731
+    q, down, up = _coarse(sigma, r)
     w, xs, gs = down(outside), down(x), down(g)
 
     def ratio_at(s):  # (ratio (r/q, r/q, 3), how much of the neighbourhood counts (r/q, r/q))
@@ -206,9 +215,7 @@ def match_colour(crop: np.ndarray, y_hat: np.ndarray, glasses: np.ndarray, thres
     wide, wide_total = ratio_at(3 * sigma)
     ratio = 1.0 + _smoothstep(wide_total, 0.01, 0.05)[..., None] * (wide - 1.0)
     ratio += _smoothstep(near_total, 0.05, 0.2)[..., None] * (near - ratio)
-    if q > 1:
-        ratio = cv2.resize(ratio, (r, r), interpolation=cv2.INTER_LINEAR)
-    return np.clip(g * ratio, 0.0, 255.0)
+    return np.clip(g * up(ratio), 0.0, 255.0)
 
 
 def _smoothstep(x: np.ndarray, low: float, high: float) -> np.ndarray:
@@ -310,13 +317,8 @@ def lens_keep(crop: np.ndarray, y_hat: np.ndarray, glasses: np.ndarray, eyes: Se
     g = y_hat.astype(np.float32)
     inside = _smoothstep(cv2.distanceTransform(fill_holes((glasses >= threshold).astype(np.uint8)), cv2.DIST_L2, 5),
                          rim[0] * r, rim[1] * r)
-    # Smooth maps are worked out at a quarter of the side (area-averaged, the same Gaussian in
-    # those pixels) and brought back up: the same maps for a sixteenth of the work.
-    q = max(1, min(4, int(sigma * r / 2)))
-    size = (max(1, r // q), max(1, r // q))
-    down = lambda a: cv2.resize(a, size, interpolation=cv2.INTER_AREA) if q > 1 else a  # noqa: E731
+    q, down, up = _coarse(sigma, r)
     blur = lambda a: cv2.GaussianBlur(a, (0, 0), max(sigma * r / q, 0.5))  # noqa: E731
-    up = lambda a: cv2.resize(a, (r, r), interpolation=cv2.INTER_LINEAR) if q > 1 else a  # noqa: E731
     xs, gs = down(x), down(g)
     # the local gain from x to ŷ, leaving out what the generator changes most (the frame's own
     # pixels and glare, which would otherwise leave a halo along the rims)
