@@ -3,9 +3,9 @@ import json
 import numpy as np
 import pytest
 
-from byeglasses.evaluation.verification import (eye_boxes, eye_detail, eye_outlines, judge_face, markdown_table, read_lens_labels,
-                                                 read_pairs, roc_auc, run_verification, tar_at_far,
-                                                 verification_metrics)
+from byeglasses.evaluation.verification import (eye_boxes, eye_detail, eye_outlines, judge_face, markdown_table,
+                                                paired_differences, read_lens_labels, read_pairs, roc_auc,
+                                                run_verification, tar_at_far, verification_metrics)
 from byeglasses.errors import InputError
 from byeglasses.evaluation.frames import FramesLeft
 
@@ -171,6 +171,7 @@ def test_eval_verification_command(tiny_fv, tiny_checkpoint, tmp_path, capsys):
     result = json.loads(out.read_text())
     assert list(result["methods"]) == ["glasses on", "after removal", "change blend"]
     assert result["variants"] == {"change blend": {"blend": "change"}}
+    assert list(result["paired"]["methods"]) == ["change blend"]  # against "after removal", probe by probe
     assert "| glasses on |" in out.with_suffix(".md").read_text()
     assert "verified 1 glasses photos of 1 people against 5" in capsys.readouterr().out
 
@@ -274,3 +275,29 @@ def test_gallery_cache_follows_content_not_mtime(tiny_fv, tmp_path, monkeypatch)
     cv2.imwrite(str(moved[0]), cv2.imread(str(moved[0]))[:, ::-1])  # new content under an old name
     v.plain_descriptors(moved[:1], cache, progress=False)
     assert judged == [1]
+
+
+def test_paired_differences_compare_each_method_with_the_reference_probe_by_probe():
+    """Mean and standard error of each method's per-probe difference from "after removal":
+    genuine distance, P(glasses) as a logit, frames left; probes a method lacks are left out."""
+    methods = {n: {} for n in ("glasses on", "after removal", "other")}
+    result = {"methods": methods,
+              "per_probe": {"a": {"glasses on": 0.5, "after removal": 0.50, "other": 0.48},
+                            "b": {"glasses on": 0.5, "after removal": 0.60, "other": 0.56},
+                            "c": {"glasses on": 0.5, "after removal": 0.40, "other": float("nan")}},
+              "per_probe_glasses": {"a": {"glasses on": 1.0, "after removal": 0.5, "other": 0.5},
+                                    "b": {"glasses on": 1.0, "after removal": 0.5, "other": 1 / (1 + np.e)},
+                                    "c": {"glasses on": 1.0, "after removal": 0.0, "other": 1.0}},
+              "per_probe_frames": None}
+    paired = paired_differences(result)
+    assert paired["reference"] == "after removal" and list(paired["methods"]) == ["other"]
+    row = paired["methods"]["other"]
+    assert row["genuine_distance"]["mean"] == pytest.approx(-0.03)
+    assert row["genuine_distance"]["se"] == pytest.approx(np.std([-0.02, -0.04], ddof=1) / np.sqrt(2))
+    assert (row["genuine_distance"]["probes"], row["genuine_distance"]["lower"]) == (2, 2)
+    # logits: 0, -1 and, clipped at 1e-4, 2·ln(9999)
+    assert row["glasses_logit"]["mean"] == pytest.approx((0 - 1 + 2 * np.log(9999)) / 3)
+    assert (row["glasses_logit"]["lower"], row["glasses_logit"]["higher"]) == (1, 1)
+    assert "frames_left" not in row
+    assert "Probe by probe" in markdown_table(result | {"paired": paired})
+    assert paired_differences({"methods": {"glasses on": {}, "after removal": {}}, "per_probe": {}}) is None
