@@ -56,6 +56,34 @@ def test_resume_continues_exactly(astronaut_faces, tmp_path):
     assert log_a == log_b
 
 
+def test_resume_takes_the_learning_rates_of_its_config(astronaut_faces, tmp_path, monkeypatch):
+    """A run resumed with other learning rates (`--set optim.lr_g=...`) trains at those, not at the
+    rates stored with the optimizer's state in the checkpoint; the moments are the checkpoint's."""
+    from byeglasses.model import gan
+    from byeglasses.training.state import optimizer_to_tensors
+
+    out = tmp_path / "run"
+    train(tiny(steps=2), str(astronaut_faces), str(out), progress=False)
+    tensors, meta = read_checkpoint(out / "checkpoint.safetensors")
+    seen = []
+    real_step = gan.ByeGlassesGAN.training_step
+
+    def watching(self, batch, step=0):
+        if not seen:
+            seen.append(([g["lr"] for g in self.opt_g.param_groups], [g["lr"] for g in self.opt_d.param_groups],
+                         {k: v.clone() for k, v in optimizer_to_tensors(self.opt_g, "opt_g")[0].items()}))
+        return real_step(self, batch, step)
+
+    monkeypatch.setattr(gan.ByeGlassesGAN, "training_step", watching)
+    cfg = tiny(steps=3)
+    cfg.optim.lr_g, cfg.optim.lr_d = 3e-5, 2e-5
+    train(cfg, str(astronaut_faces), str(out), resume=True, progress=False)
+    lr_g, lr_d, moments = seen[0]
+    assert set(lr_g) == {3e-5} and set(lr_d) == {2e-5}
+    assert moments.keys() == {k for k in tensors if k.startswith("opt_g.")}
+    assert all(torch.equal(moments[k], tensors[k]) for k in moments)
+
+
 def test_non_finite_loss_stops_and_keeps_last_checkpoint(astronaut_faces, tmp_path, monkeypatch):
     from byeglasses.model import gan
 

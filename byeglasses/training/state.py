@@ -55,8 +55,13 @@ def optimizer_to_tensors(optimizer: torch.optim.Optimizer, prefix: str) -> Tuple
 
 
 def optimizer_from_tensors(optimizer: torch.optim.Optimizer, tensors: Dict[str, torch.Tensor], structure: dict):
+    """Restore the moments and step counts; the hyperparameters (lr, betas) stay those `optimizer`
+    was made with, from the run's config: resuming with `--set optim.lr_g=...` changes the rate."""
     state = {}
     for pid, entry in structure["state"].items():
         state[int(pid)] = {k: tensors[v["tensor"]] if isinstance(v, dict) and "tensor" in v else v
                            for k, v in entry.items()}
+    hyper = [{k: v for k, v in group.items() if k != "params"} for group in optimizer.param_groups]
     optimizer.load_state_dict({"state": state, "param_groups": structure["param_groups"]})
+    for group, own in zip(optimizer.param_groups, hyper):
+        group.update(own)
