@@ -84,6 +84,56 @@ def test_resume_takes_the_learning_rates_of_its_config(astronaut_faces, tmp_path
     assert all(torch.equal(moments[k], tensors[k]) for k in moments)
 
 
+def test_ema_averages_the_generator_step_by_step_and_resumes_exactly(astronaut_faces, tmp_path, monkeypatch):
+    """train.ema: after every step ema ← d·ema + (1 − d)·generator, starting from the generator's
+    first weights; the training checkpoint keeps both, model.safetensors is the average, and a
+    resumed run ends bit-identical to one run straight."""
+    from byeglasses.model import gan
+
+    seen = []
+    real_step = gan.ByeGlassesGAN.training_step
+
+    def recording(self, batch, step=0):
+        if not seen:
+            seen.append({k: v.detach().clone() for k, v in self.generator.state_dict().items()})
+        terms = real_step(self, batch, step)
+        seen.append({k: v.detach().clone() for k, v in self.generator.state_dict().items()})
+        return terms
+
+    monkeypatch.setattr(gan.ByeGlassesGAN, "training_step", recording)
+    train(tiny(steps=3, ema=0.5), str(astronaut_faces), str(tmp_path / "ema"), progress=False)
+    monkeypatch.setattr(gan.ByeGlassesGAN, "training_step", real_step)
+    expected = dict(seen[0])
+    for weights in seen[1:]:
+        expected = {k: 0.5 * expected[k] + 0.5 * weights[k] for k in expected}
+    tensors, _ = read_checkpoint(tmp_path / "ema" / "checkpoint.safetensors")
+    model, _ = generator_tensors(tmp_path / "ema" / "model.safetensors")
+    for k, v in expected.items():
+        assert torch.allclose(tensors[f"generator_ema.{k}"], v, atol=1e-6)
+        assert torch.equal(model[f"generator.{k}"], tensors[f"generator_ema.{k}"])
+    assert not all(torch.equal(tensors[f"generator.{k}"], expected[k]) for k in expected)  # the raw one trains on
+
+    torch.manual_seed(0)
+    train(tiny(steps=6, ema=0.9), str(astronaut_faces), str(tmp_path / "straight"), progress=False)
+    train(tiny(steps=3, ema=0.9), str(astronaut_faces), str(tmp_path / "split"), progress=False)
+    train(tiny(steps=6, ema=0.9), str(astronaut_faces), str(tmp_path / "split"), resume=True, progress=False)
+    a, _ = generator_tensors(tmp_path / "straight" / "model.safetensors")
+    b, _ = generator_tensors(tmp_path / "split" / "model.safetensors")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_ema_turned_on_at_a_resume_starts_from_the_generator(astronaut_faces, tmp_path, capsys):
+    out = tmp_path / "run"
+    train(tiny(steps=2), str(astronaut_faces), str(out), progress=False)
+    assert not any(k.startswith("generator_ema.") for k in read_checkpoint(out / "checkpoint.safetensors")[0])
+    train(tiny(steps=3, ema=0.99), str(astronaut_faces), str(out), resume=True, progress=False)
+    assert "holds no moving average: it starts from the generator at this step" in capsys.readouterr().out
+    tensors, _ = read_checkpoint(out / "checkpoint.safetensors")
+    assert any(k.startswith("generator_ema.") for k in tensors)
+    with pytest.raises(Exception, match="train.ema"):
+        tiny(steps=2, ema=1.0).validate()
+
+
 def test_non_finite_loss_stops_and_keeps_last_checkpoint(astronaut_faces, tmp_path, monkeypatch):
     from byeglasses.model import gan
 

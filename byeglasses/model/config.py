@@ -32,10 +32,10 @@ _RANGES: Dict[str, Dict[str, Tuple[type, Optional[float], Optional[float]]]] = {
               "channels_last": (bool, None, None), "init": (str, None, None), "thin_frames": (float, 0, 1),
               "dark_glasses": (float, 0, 1), "glasses_images": (str, None, None),
               "image_probability": (float, 0, 1),
-              "real_glasses": (str, None, None), "precision": (str, None, None)},
+              "real_glasses": (str, None, None), "precision": (str, None, None), "ema": (float, 0, 1)},
 }
 PRECISIONS = ("auto", "bf16", "fp32")
-_OPEN = {"lr_g": "below", "lr_d": "below", "beta1": "above", "beta2": "above"}
+_OPEN = {"lr_g": "below", "lr_d": "below", "beta1": "above", "beta2": "above", "ema": "above"}
 
 
 def _validate(obj, section: str) -> None:
@@ -214,6 +214,11 @@ class TrainConfig:
     # (1.6x the steps per second on this project's CPU, AVX512-BF16: benchmarks/bench_train.py --precisions);
     # "fp32": float32 everywhere
     precision: str = "auto"
+    # decay per step of an exponential moving average of the generator's weights, kept beside it
+    # (in the training checkpoint as generator_ema.*) and written as model.safetensors at the end;
+    # 0: none, model.safetensors is the generator as trained. Averaging weights helped every time it
+    # was tried here (docs/verification.md, "Averaging weights"); 0.999 averages about the last 1,000 steps
+    ema: float = 0.0
 
     def __post_init__(self):
         self.validate()

@@ -24,7 +24,7 @@ from ..model.weights import save_checkpoint
 from ..pipeline.imageio import tensor_to_uint8, write_rgb
 from ..synth.dataset import batch_to_device
 from . import distributed as dist
-from .state import load_training_state, save_training_state
+from .state import load_ema, load_training_state, save_training_state
 
 
 class NonFiniteLoss(ByeGlassesError):
@@ -123,6 +123,7 @@ def train(config: Config, faces: str, out: str, resume: bool = False, device=Non
     run.real = run.real_photos()
     model = run.model(identity)
     state = run.resume(model) if resume else {"step": 0, "epoch": 0, "position": 0, "images": 0}
+    run.start_ema(model, resume)
     model = run.wrap_for_replicas(model)
     last, stop_reason, elapsed = run.loop(model, dataset, state, max_minutes, progress)
     return run.save(model, state, last, stop_reason, elapsed)
@@ -137,6 +138,7 @@ class Run:
         self.start_step = 0
         self.finite = FiniteWatch()
         self.real = None  # batches of real glasses photos (real_photos), or None
+        self.ema = None  # the generator's moving average (train.ema), or None
 
     def check_folder(self, resume: bool) -> bool:
         """Whether there is a checkpoint to resume from. A folder holds a run once it has a
@@ -238,6 +240,27 @@ class Run:
             dist.print0(f"started from {init} ({', '.join(present)})")
         return model
 
+    def start_ema(self, model: ByeGlassesGAN, resumed: bool) -> None:
+        """With train.ema, a copy of the generator to average into: the checkpoint's average on a
+        resume, else the generator as it starts (its init, or its random weights)."""
+        if not self.config.train.ema:
+            return
+        import copy
+
+        self.ema = copy.deepcopy(model.generator).eval().requires_grad_(False)
+        if resumed and not load_ema(self.ckpt_path, self.ema):
+            dist.print0(f"{self.ckpt_path} holds no moving average: it starts from the generator at this step")
+
+    def update_ema(self, model: ByeGlassesGAN) -> None:
+        """ema ← decay·ema + (1 − decay)·generator, weight by weight (buffers copied)."""
+        generator = getattr(model.generator, "module", model.generator)  # under DDP, the module itself
+        decay = self.config.train.ema
+        with torch.no_grad():
+            for mine, theirs in zip(self.ema.parameters(), generator.parameters()):
+                mine.lerp_(theirs.detach(), 1.0 - decay)
+            for mine, theirs in zip(self.ema.buffers(), generator.buffers()):
+                mine.copy_(theirs)
+
     def resume(self, model: ByeGlassesGAN) -> dict:
         state = load_training_state(self.ckpt_path, model)
         dist.print0(f"resumed {self.ckpt_path} at step {state['step']}")
@@ -276,6 +299,8 @@ class Run:
                         batch.update(next(self.real))
                     batch = batch_to_device(batch, self.device)
                     terms = self.step(model, batch, state)
+                    if self.ema is not None:
+                        self.update_ema(model)
                     elapsed = time.time() - start_time
                     ips = (state["step"] - self.start_step) * tc.batch_size * self.world / max(elapsed, 1e-9)
                     bar.update(1)
@@ -328,7 +353,7 @@ class Run:
         self.finite.check(state["step"], self.ckpt_path)  # never save weights a non-finite step touched
         if self.rank == 0:
             try:
-                save_training_state(self.ckpt_path, model, dict(state))
+                save_training_state(self.ckpt_path, model, dict(state), ema=self.ema)
             except OSError as e:
                 raise ByeGlassesError(f"{self.ckpt_path}: cannot write the checkpoint at step {state['step']} "
                                       f"({e.strerror or e}); the previous checkpoint, if any, is kept") from None
@@ -336,7 +361,8 @@ class Run:
 
     def save(self, model: ByeGlassesGAN, state: dict, last: Dict[str, float], stop_reason: Optional[str],
              elapsed: float) -> dict:
-        """The last training checkpoint, the generator alone (model.safetensors), the summary line.
+        """The last training checkpoint, the generator alone (model.safetensors: its moving average
+        with train.ema), the summary line.
         With several processes, the replicas' weights must agree (the training checkpoint records
         each one's digest)."""
         if self.world > 1:
@@ -346,7 +372,8 @@ class Run:
             state["replica_weights_sha256"] = digests
         self.checkpoint(model, state)
         if self.rank == 0:
-            save_checkpoint(self.out / "model.safetensors", self.config, model.generator)
+            generator = self.ema if self.ema is not None else getattr(model.generator, "module", model.generator)
+            save_checkpoint(self.out / "model.safetensors", self.config, generator)
         tc = self.config.train
         stop_reason = stop_reason or "done"
         summary = {"steps": state["step"], "images": state["images"], "seconds": round(elapsed, 1),

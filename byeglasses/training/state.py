@@ -3,7 +3,7 @@ RNG and the run's position (step, epoch, data position), in one safetensors file
 
 from __future__ import annotations
 
-from typing import Dict, Tuple
+from typing import Dict, Optional, Tuple
 
 import torch
 
@@ -12,8 +12,13 @@ from ..errors import CheckpointError
 from ..model.weights import check_tensors, load_module, read_checkpoint, save_checkpoint, stored_config
 
 
-def save_training_state(path, model: ByeGlassesGAN, state: dict) -> None:
+EMA_PREFIX = "generator_ema"  # the generator's moving average (train.ema), when the run keeps one
+
+
+def save_training_state(path, model: ByeGlassesGAN, state: dict, ema: Optional[torch.nn.Module] = None) -> None:
     tensors, meta = {}, {"train_state": state}
+    if ema is not None:
+        tensors.update({f"{EMA_PREFIX}.{k}": v for k, v in ema.state_dict().items()})
     for name, opt in (("opt_g", model.opt_g), ("opt_d", model.opt_d)):
         t, structure = optimizer_to_tensors(opt, name)
         tensors.update(t)
@@ -36,6 +41,16 @@ def load_training_state(path, model: ByeGlassesGAN) -> dict:
     optimizer_from_tensors(model.opt_d, tensors, meta["opt_d"])
     torch.set_rng_state(tensors["rng.torch"])
     return meta["train_state"]
+
+
+def load_ema(path, ema: torch.nn.Module) -> bool:
+    """The moving average stored in the training checkpoint `path` into `ema`; False (and `ema`
+    untouched) when the checkpoint holds none, as one from a run without train.ema."""
+    tensors, _ = read_checkpoint(path)
+    if not any(k.startswith(EMA_PREFIX + ".") for k in tensors):
+        return False
+    load_module(ema, tensors, EMA_PREFIX, path)
+    return True
 
 
 def optimizer_to_tensors(optimizer: torch.optim.Optimizer, prefix: str) -> Tuple[Dict[str, torch.Tensor], dict]:
