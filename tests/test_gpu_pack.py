@@ -33,15 +33,11 @@ def test_glasses_image_folders_are_checked_first(tmp_path, case):
 
 
 def test_join_puts_discriminators_beside_a_generator(tmp_path):
-    import importlib.util
-
     import torch
     from safetensors import safe_open
     from safetensors.torch import load_file, save_file
 
-    spec = importlib.util.spec_from_file_location("remote", PACK.parent / "remote.py")
-    remote = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(remote)
+    remote = _remote()
     g = {"encoder.w": torch.arange(6, dtype=torch.float16).reshape(2, 3)}
     d = {"disc_global.w": torch.ones(2, dtype=torch.float16), "disc_local.w": torch.zeros(3, dtype=torch.float16)}
     save_file(g, str(tmp_path / "g.safetensors"), metadata={"meta": "config"})
@@ -74,3 +70,38 @@ def test_offset_and_every_are_checked_first(tmp_path, every, offset):
     assert "Traceback" not in done.stderr
     assert ("--offset" if every else "--every") in done.stderr
     assert not (tmp_path / "pack").exists()
+
+
+def _remote():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("remote", PACK.parent / "remote.py")
+    remote = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(remote)
+    return remote
+
+
+@pytest.mark.parametrize("ema", [0.0, 0.5])
+def test_pack_brings_back_the_average_and_the_generator_as_trained(astronaut_faces, tmp_path, ema):
+    """remote.py pack: DST.safetensors is model.safetensors (with train.ema, the moving average);
+    with an average, DST_raw.safetensors is the generator as trained, from the training checkpoint."""
+    import torch
+    from safetensors.torch import load_file
+
+    from byeglasses.model.weights import read_checkpoint
+    from byeglasses.training.loop import train
+    from helpers import tiny
+
+    run = tmp_path / "run"
+    train(tiny(steps=2, ema=ema), str(astronaut_faces), str(run), progress=False)
+    _remote().pack_run(run, str(tmp_path / "back"), discs=False)
+    ckpt, _ = read_checkpoint(run / "checkpoint.safetensors")
+    model, _ = read_checkpoint(run / "model.safetensors")
+    packed = load_file(str(tmp_path / "back.safetensors"))
+    assert all(torch.equal(v, model[k].half()) for k, v in packed.items())
+    assert (tmp_path / "back_raw.safetensors").is_file() == (ema > 0)
+    if ema:
+        raw = load_file(str(tmp_path / "back_raw.safetensors"))
+        assert all(torch.equal(v, ckpt[k].half()) for k, v in raw.items())
+        assert not all(torch.equal(raw[k], packed[k]) for k in raw)
+    assert not (tmp_path / "back_discs.safetensors").exists()

@@ -9,7 +9,9 @@
     python tools/gpu_continue/remote.py join GEN DISCS OUT     GEN's generator with the discriminators of
                                                                DISCS (e.g. NAME_discs.safetensors) -> OUT,
                                                                an --init checkpoint (fp32)
-    python tools/gpu_continue/remote.py pack RUN DST [0]       generator fp16 -> DST.safetensors,
+    python tools/gpu_continue/remote.py pack RUN DST [0]       generator fp16 -> DST.safetensors (its moving
+                                                               average with train.ema, and the generator as
+                                                               trained -> DST_raw.safetensors),
                                                                discriminators fp16 -> DST_discs.safetensors
                                                                (0: without them)
                                                                (each under the 16 MiB a file may bring back)
@@ -72,16 +74,22 @@ def pack_run(run: Path, dst: str, discs: bool = True):
 
     from byeglasses.model.weights import load_generator, read_checkpoint, save_checkpoint
 
+    written = [dst + ".safetensors"]
     generator, config = load_generator(run / "model.safetensors", device="cpu")
     save_checkpoint(dst + ".safetensors", config, generator, dtype=torch.float16)
     os.remove(dst + ".safetensors.json")  # the config is in the file's metadata too
-    if not discs:
-        print(f"packed {run} -> {dst}.safetensors", flush=True)
-        return
     tensors, _ = read_checkpoint(run / "checkpoint.safetensors")
+    if any(k.startswith("generator_ema.") for k in tensors):  # model.safetensors is the average
+        raw, _ = load_generator(run / "checkpoint.safetensors", device="cpu")
+        save_checkpoint(dst + "_raw.safetensors", config, raw, dtype=torch.float16)
+        os.remove(dst + "_raw.safetensors.json")
+        written.append(dst + "_raw.safetensors")
+    if not discs:
+        print(f"packed {run} -> {', '.join(written)}", flush=True)
+        return
     save_file({k: v.half().contiguous() for k, v in tensors.items() if k.startswith(("disc_global.", "disc_local."))},
               dst + "_discs.safetensors")
-    print(f"packed {run} -> {dst}.safetensors, {dst}_discs.safetensors", flush=True)
+    print(f"packed {run} -> {', '.join(written)}, {dst}_discs.safetensors", flush=True)
 
 
 if __name__ == "__main__":

@@ -9,12 +9,14 @@
 #   VARIANTS  the runs, "name:train arguments" separated by ';' (default: the two that made stage 4,
 #             "control:;id10:--set loss.lambda_id=10"). Real photos packed with pack.py --real are
 #             PACK/real, e.g. "realgan:--real-glasses .gpu/real --set loss.lambda_gan_real=1".
-#             Each run brings back 3 files (generator, discriminators, log) and 8 may come back:
+#             Each run brings back 3 files (generator, discriminators, log; 4 with EMA) and 8 may come back:
 #             at most 2 runs with discriminators; DISCS=0 leaves them out (then 2 files a run),
 #             DISCS="name,name" keeps those runs' discriminators only.
 #   RESUME=1  continue the runs in $RUNS where they stopped (same VARIANTS), e.g. on a machine
 #             still warm after the first call; the landmark cache is re-keyed again first.
 #   INIT=0    start every run from scratch (fresh weights) instead of the packaged generator
+#   EMA=D     keep a moving average of each generator (train.ema=D, e.g. 0.999): NAME.safetensors is
+#             then the average and NAME_raw.safetensors the generator as trained (one more file a run)
 #   EXTRA     more `byeglasses train` arguments for every run, e.g. for a CPU dry run
 #             EXTRA="--batch-size 2 --set train.log_every=1" bash tools/gpu_continue/run.sh 0.2 0 /tmp/pack
 #
@@ -30,6 +32,7 @@ common=(--preset cpu --set model.resolution=256 --faces "$PACK/faces" --landmark
         --set train.num_workers="$W" --set optim.lr_g=1e-4 --set optim.lr_d=1e-4 --set loss.id_every=1
         --set train.no_glasses=0.2 --set train.checkpoint_every=500 --set train.log_every=50 ${EXTRA:-})
 [ "${INIT:-1}" = 0 ] || common+=(--init "$PACK/init.safetensors")
+[ -n "${EMA:-}" ] && common+=(--set train.ema="$EMA")
 [ "${RESUME:-0}" = 1 ] && common+=(--resume)
 names=()
 IFS=';' read -ra specs <<< "$VARIANTS"
