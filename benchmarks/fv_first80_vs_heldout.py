@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from byeglasses.evaluation.verification import _logit
+from byeglasses.evaluation.verification import glasses_logit_of
 
 
 def method_key(result: dict, name: str):
@@ -38,7 +38,7 @@ def compare(result: dict, a: str, b: str):
     glasses, frames, genuine = result["per_probe_glasses"], result.get("per_probe_frames") or {}, result["per_probe"]
     probes = [p for p in glasses if glasses[p].get(a) is not None and glasses[p].get(b) is not None]
     pa, pb = (np.array([glasses[p][m] for p in probes]) for m in (a, b))
-    d = _logit(pa) - _logit(pb)
+    d = glasses_logit_of(pa) - glasses_logit_of(pb)
     f = np.array([frames[p][a] - frames[p][b] for p in probes
                   if p in frames and frames[p].get(a) is not None and frames[p].get(b) is not None])
     g = np.array([genuine[p][a] - genuine[p][b] for p in probes])

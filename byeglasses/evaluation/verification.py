@@ -447,7 +447,8 @@ COLUMNS = [("genuine_distance", "genuine dist. ↓", "{:.3f}"), ("impostor_dista
 REFERENCE = "after removal"  # the method the others are compared with, probe by probe
 
 
-def _logit(p: np.ndarray) -> np.ndarray:
+def glasses_logit_of(p: np.ndarray) -> np.ndarray:
+    """P(glasses) as a logit, clipped to 1e-4..1-1e-4 (so that 0.98 -> 0.90 counts as much as 0.5 -> 0.16)."""
     p = np.clip(p, 1e-4, 1 - 1e-4)
     return np.log(p / (1 - p))
 
@@ -464,7 +465,7 @@ def paired_differences(result: dict, reference: str = REFERENCE) -> Optional[dic
     if not per_probe or reference not in result.get("methods", {}) or not names:
         return None
     columns = {"genuine_distance": (per_probe, lambda v: v),
-               "glasses_logit": (result.get("per_probe_glasses"), _logit),
+               "glasses_logit": (result.get("per_probe_glasses"), glasses_logit_of),
                "frames_left": (result.get("per_probe_frames"), lambda v: v)}
     out = {}
     for name in names:
