@@ -216,8 +216,8 @@ class TrainConfig:
     precision: str = "auto"
     # decay per step of an exponential moving average of the generator's weights, kept beside it
     # (in the training checkpoint as generator_ema.*) and written as model.safetensors at the end;
-    # 0: none, model.safetensors is the generator as trained. Averaging weights helped every time it
-    # was tried here (docs/verification.md, "Averaging weights"); 0.999 averages about the last 1,000 steps
+    # 0: none, model.safetensors is the generator as trained. 0.999 averages about the last 1,000
+    # steps; 0.99 over a short CPU run did not help (docs/verification.md, "The thin-frames run continued")
     ema: float = 0.0
 
     def __post_init__(self):
