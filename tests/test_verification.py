@@ -1,4 +1,5 @@
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -301,3 +302,56 @@ def test_paired_differences_compare_each_method_with_the_reference_probe_by_prob
     assert "frames_left" not in row
     assert "Probe by probe" in markdown_table(result | {"paired": paired})
     assert paired_differences({"methods": {"glasses on": {}, "after removal": {}}, "per_probe": {}}) is None
+
+
+@pytest.fixture(scope="module")
+def oracle_eyes():
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "fv_oracle_eyes.py"
+    spec = importlib.util.spec_from_file_location("fv_oracle_eyes", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_oracle_fit_recovers_a_similarity_transform(oracle_eyes):
+    rng = np.random.default_rng(0)
+    src = rng.uniform(40, 200, (68, 2)).astype(np.float32)
+    a, s, t = np.deg2rad(7), 1.1, np.array([5.0, -3.0])
+    R = s * np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]])
+    dst = src @ R.T + t
+    M, residual = oracle_eyes.fit(src, dst)
+    assert np.allclose(M[:, :2], R, atol=1e-3) and np.allclose(M[:, 2], t, atol=0.05)
+    assert residual < 1e-3
+    _, off = oracle_eyes.fit(src, dst + rng.normal(0, 3, dst.shape))
+    assert off > 10 * residual
+
+
+def test_oracle_paste_matches_colour_and_leaves_the_rest(oracle_eyes):
+    out = np.full((64, 64, 3), 120, np.uint8)
+    donor = np.zeros((64, 64, 3), np.uint8)
+    donor[..., 0] = 200  # a flat red donor, over a flat grey photo
+    region = np.zeros((64, 64), np.float32)
+    region[24:40, 24:40] = 1
+    face = np.ones((64, 64), bool)
+    M = np.array([[1, 0, 0], [0, 1, 0]], np.float32)
+    pasted = oracle_eyes.paste(out, donor, M, region, face)
+    assert np.abs(pasted[28:36, 28:36].astype(int) - 120).max() <= 2  # matched to the ring: grey, not red
+    assert (pasted[:8] == out[:8]).all()  # far from the region: the photo's own bytes
+
+
+def test_oracle_benchmark_on_a_tiny_set(oracle_eyes, tiny_fv, tiny_checkpoint, tmp_path, capsys):
+    root, _ = tiny_fv
+    out = tmp_path / "oracle.json"
+    rc = oracle_eyes.main([str(root), "--out", str(out), "--checkpoint", str(tiny_checkpoint)])
+    assert rc == 0
+    report = json.loads(out.read_text())
+    assert report["probes"] == 1 and list(report["rows"]) == ["g0.png"]
+    row = report["rows"]["g0.png"]
+    assert set(row["genuine"]) == set(oracle_eyes.CONDITIONS)
+    # the donor is one of person a's two photos and is left out of the genuine pairs
+    assert report["all"]["glasses on"]["genuine_pairs"] == 1
+    assert "oracle on 1 probes" in capsys.readouterr().out
+    with pytest.raises(Exception, match="exists"):
+        oracle_eyes.main([str(root), "--out", str(out)])
