@@ -355,3 +355,20 @@ def test_oracle_benchmark_on_a_tiny_set(oracle_eyes, tiny_fv, tiny_checkpoint, t
     assert "oracle on 1 probes" in capsys.readouterr().out
     with pytest.raises(Exception, match="exists"):
         oracle_eyes.main([str(root), "--out", str(out)])
+
+
+def test_dark_prefill_trial_changes_only_the_glasses_region():
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "trial_dark_prefill.py"
+    spec = importlib.util.spec_from_file_location("trial_dark_prefill", path)
+    trial = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(trial)
+    rgb = np.full((40, 40, 3), 200, np.uint8)
+    rgb[12:18, 12:28] = 30  # a dark lens
+    glasses = np.zeros((40, 40), np.float32)
+    glasses[12:18, 12:28] = 0.9
+    dark = trial.changed_region(rgb, glasses, "darken")
+    assert np.abs(dark[15, 20].astype(int) - 30 * trial.DARKEN).max() <= 1 and (dark[35, 35] == 200).all()
+    filled = trial.changed_region(rgb, glasses, "telea")
+    assert filled[15, 20].min() > 150 and (filled[35, 35] == 200).all()  # the lens filled from the skin around it

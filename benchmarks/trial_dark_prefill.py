@@ -1,0 +1,86 @@
+"""Two trials that were not kept (docs/verification.md, "Changing what the generator sees behind
+dark lenses, tried"): the pipeline runs once to find the glasses (its glasses mask >= 0.5, grown
+3 px), the glasses region of the photo is changed, and the pipeline (defaults) runs again on that:
+
+- `telea`: the region inpainted (OpenCV Telea), so the generator sees no lens to leave a ghost of;
+- `darken`: the region multiplied by 0.25 (feathered), so reflections in mirrored or aviator lenses
+  become a plain dark lens like the synthesized sunglasses the model learned from.
+
+Scored against the defaults in one run of the verification benchmark:
+
+    python benchmarks/trial_dark_prefill.py ../shared/data/celebahq256/fv-dev telea --count 80 \
+        --out fv_prefill_first80.json --lens-labels benchmarks/fv_dev_lens_labels.json
+"""
+
+import argparse
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+DARKEN = 0.25  # what the `darken` trial leaves of the glasses region's brightness
+
+
+def changed_region(rgb: np.ndarray, glasses_mask: np.ndarray, mode: str) -> np.ndarray:
+    """`rgb` with its glasses region (glasses_mask >= 0.5, grown 3 px) inpainted or darkened."""
+    m = cv2.dilate((glasses_mask >= 0.5).astype(np.uint8), np.ones((7, 7), np.uint8))
+    if mode == "telea":
+        return cv2.inpaint(rgb, m, 5, cv2.INPAINT_TELEA)
+    w = cv2.GaussianBlur(m.astype(np.float32), (0, 0), 2.0)[..., None]
+    return np.clip(rgb * (1 - (1 - DARKEN) * w), 0, 255).astype(np.uint8)
+
+
+def main(argv=None) -> int:
+    from byeglasses.errors import ByeGlassesError
+    from byeglasses.evaluation.frames import FramesLeft
+    from byeglasses.evaluation.verification import markdown_table, read_lens_labels, run_verification
+    from byeglasses.files import atomic_write
+    from byeglasses.pipeline.remover import GlassesRemover
+    from byeglasses.synth.cache import default_cache_path
+
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("folder", help="fv-dev style folder: glasses/, plain/, pairs.json")
+    ap.add_argument("mode", choices=("telea", "darken"))
+    ap.add_argument("--out", required=True, help="JSON to write (must not exist); the table goes beside it as .md")
+    ap.add_argument("--lens-labels")
+    ap.add_argument("--count", type=int)
+    ap.add_argument("--start", type=int, default=0)
+    args = ap.parse_args(argv)
+    out, folder = Path(args.out), Path(args.folder)
+    try:
+        if out.exists() or out.with_suffix(".md").exists():
+            raise ByeGlassesError(f"--out {out}: exists; choose a new name")
+        remover = GlassesRemover()
+
+        def trial(rgb):
+            first = remover.remove(rgb)
+            if not (first.glasses_mask >= 0.5).any():
+                return first.image
+            return remover.remove(changed_region(rgb, first.glasses_mask, args.mode)).image
+
+        cache = default_cache_path(folder / "plain")
+        result = run_verification(folder / "glasses", folder / "plain", folder / "pairs.json",
+                                  {"after removal": lambda rgb: remover.remove(rgb).image, args.mode: trial},
+                                  glasses_judge=remover.judge, limit=args.count, start=args.start,
+                                  cache=cache.parent.parent / "verification" / cache.name,
+                                  lens_labels=read_lens_labels(args.lens_labels) if args.lens_labels else None,
+                                  frames=FramesLeft(device=str(remover.device)))
+    except ByeGlassesError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    import json
+
+    table = markdown_table(result)
+    atomic_write(out, lambda tmp: Path(tmp).write_text(json.dumps(result, indent=1)))
+    atomic_write(out.with_suffix(".md"), lambda tmp: Path(tmp).write_text(table))
+    print(table)
+    m = result["methods"]
+    print(f"{args.mode} on {result['probes']} probes: genuine {m['after removal']['genuine_distance']:.3f} -> "
+          f"{m[args.mode]['genuine_distance']:.3f}, still glasses {m['after removal']['still_glasses']:.1%} -> "
+          f"{m[args.mode]['still_glasses']:.1%}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
