@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from byeglasses.evaluation.verification import (eye_boxes, eye_detail, eye_outlines, judge_face, markdown_table,
-                                                paired_differences, read_lens_labels, read_pairs, roc_auc,
+                                                paired_by_lens, paired_differences, read_lens_labels, read_pairs, roc_auc,
                                                 run_verification, tar_at_far, verification_metrics)
 from byeglasses.errors import InputError
 from byeglasses.evaluation.frames import FramesLeft
@@ -195,6 +195,7 @@ def test_figures_by_kind_of_lens(tiny_fv, tmp_path, capsys):
     assert on["tinted"]["closer_share"] is None and same["tinted"]["closer_share"] == 0.0
     assert same["tinted"]["still_glasses"] == 1.0 and same["tinted"]["eye_detail"] == pytest.approx(1.0)
     assert "tinted (1)" in markdown_table(res)
+    assert res["per_probe_lens"] == {"g0.png": "tinted"} and res["paired_by_lens"] is None  # one probe: nothing paired
     res = run_verification(root / "glasses", root / "plain", root / "pairs.json", {}, cache=tmp_path / "c.npz",
                            progress=False, lens_labels={})
     assert list(res["by_lens"]["glasses on"]) == ["unlabelled"]
@@ -302,6 +303,15 @@ def test_paired_differences_compare_each_method_with_the_reference_probe_by_prob
     assert "frames_left" not in row
     assert "Probe by probe" in markdown_table(result | {"paired": paired})
     assert paired_differences({"methods": {"glasses on": {}, "after removal": {}}, "per_probe": {}}) is None
+    # a subset of the probes, and the same by kind of lens ("c" has no genuine distance for "other")
+    assert paired_differences(result, probes=["b"])["methods"]["other"]["genuine_distance"]["mean"] == pytest.approx(-0.04)
+    assert paired_by_lens(result) is None  # run without lens labels
+    assert list(paired_by_lens(result, labels={"a": "tinted", "b": "tinted"})) == ["tinted"]  # labels given afterwards
+    result["per_probe_lens"] = {"a": "dark", "b": "dark", "c": "clear"}
+    by_lens = paired_by_lens(result)
+    assert list(by_lens) == ["dark"] and by_lens["dark"]["probes"] == 2  # one clear probe: no standard error
+    assert by_lens["dark"]["methods"]["other"]["genuine_distance"]["mean"] == pytest.approx(-0.03)
+    assert "| other | dark (2) |" in markdown_table(result | {"paired": paired, "paired_by_lens": by_lens})
 
 
 @pytest.fixture(scope="module")

@@ -412,7 +412,10 @@ def run_verification(glasses_dir, plain_dir, pairs_file, methods: Dict[str, Meth
             # frames left: the share of the input's thin frame lines still in each output
             "per_probe_frames": ({p.name: {n: _round(p.frames[n]) for n in names} for p in probes}
                                  if frames is not None else None)}
+    if lens_labels is not None:
+        result["per_probe_lens"] = {p.name: lens_labels.get(Path(p.name).stem, "unlabelled") for p in probes}
     result["paired"] = paired_differences(result)
+    result["paired_by_lens"] = paired_by_lens(result)
     return result
 
 
@@ -453,14 +456,17 @@ def glasses_logit_of(p: np.ndarray) -> np.ndarray:
     return np.log(p / (1 - p))
 
 
-def paired_differences(result: dict, reference: str = REFERENCE) -> Optional[dict]:
+def paired_differences(result: dict, reference: str = REFERENCE,
+                       probes: Optional[Sequence[str]] = None) -> Optional[dict]:
     """Each method against `reference`, probe by probe (same probes, same gallery): the mean
     difference and its standard error of the genuine distance, of the classifier's P(glasses) as a
     logit (clipped to 1e-4..1-1e-4), and of the frames left. Far steadier than comparing counts:
     on 77 probes, which of two models leaves glasses on more faces (5 against 7) can come out the
     other way on the next 232, where the mean logit's sign held (docs/verification.md).
-    Works on a saved result too; None when there is nothing to compare."""
+    Works on a saved result too; None when there is nothing to compare. `probes`: only these
+    probes (file names, the keys of "per_probe")."""
     per_probe = result.get("per_probe") or {}
+    chosen = None if probes is None else set(probes)
     names = [n for n in result.get("methods", {}) if n not in ("glasses on", reference)]
     if not per_probe or reference not in result.get("methods", {}) or not names:
         return None
@@ -474,7 +480,8 @@ def paired_differences(result: dict, reference: str = REFERENCE) -> Optional[dic
             if not table:
                 continue
             pairs = np.array([(table[p][name], table[p][reference]) for p in table
-                              if table[p].get(name) is not None and table[p].get(reference) is not None],
+                              if (chosen is None or p in chosen)
+                              and table[p].get(name) is not None and table[p].get(reference) is not None],
                              np.float64).reshape(-1, 2)
             pairs = pairs[np.isfinite(pairs).all(1)]
             if not len(pairs):
@@ -484,6 +491,28 @@ def paired_differences(result: dict, reference: str = REFERENCE) -> Optional[dic
                         "probes": int(len(d)), "lower": int((d < 0).sum()), "higher": int((d > 0).sum())}
         out[name] = row
     return {"reference": reference, "methods": out}
+
+
+def paired_by_lens(result: dict, reference: str = REFERENCE,
+                   labels: Optional[Dict[str, str]] = None) -> Optional[dict]:
+    """`paired_differences` for each kind of lens with two probes or more ({kind: ...}), from the
+    result's "per_probe_lens" (run with lens labels), or from `labels` ({stem: kind},
+    `read_lens_labels`) for a result saved without them; None without labels. The gap to glasses on
+    is not spread evenly (almost all of it is behind dark lenses), so a change aimed at one kind
+    of lens is read there."""
+    kinds = result.get("per_probe_lens")
+    if labels is not None:
+        kinds = {p: labels.get(Path(p).stem, "unlabelled") for p in result.get("per_probe") or {}}
+    if not kinds:
+        return None
+    out = {}
+    for kind in (*LENS_CLASSES, "unlabelled"):
+        chosen = [p for p, k in kinds.items() if k == kind]
+        if len(chosen) >= 2:
+            paired = paired_differences(result, reference, chosen)
+            if paired is not None:
+                out[kind] = paired | {"probes": len(chosen)}
+    return out or None
 
 
 def markdown_table(result: dict) -> str:
@@ -543,4 +572,16 @@ def markdown_table(result: dict) -> str:
                 c = row.get(k)
                 cells.append("—" if c is None else f"{c['mean']:+.4f} ± {c['se'] or 0:.4f} ({c['lower']}/{c['higher']})")
             lines.append(f"| {name} | " + " | ".join(cells) + " |")
+        by_lens = result.get("paired_by_lens")
+        if by_lens:
+            lines += ["", "The same by kind of lens:", "",
+                      "| method | lenses | " + " | ".join(labels[k] for k in keys) + " |", "|---" * (len(keys) + 2) + "|"]
+            for name in paired["methods"]:
+                for kind, pk in by_lens.items():
+                    row = pk["methods"].get(name, {})
+                    cells = []
+                    for k in keys:
+                        c = row.get(k)
+                        cells.append("—" if c is None else f"{c['mean']:+.4f} ± {c['se'] or 0:.4f} ({c['lower']}/{c['higher']})")
+                    lines.append(f"| {name} | {kind} ({pk['probes']}) | " + " | ".join(cells) + " |")
     return "\n".join(lines)
