@@ -65,6 +65,7 @@ def test_the_manifest_records_each_decision_and_a_rerun_skips_what_is_done(
         assert r["status"] == "removed" and r["output"] == Path(r["input"]).name and r["ms"] > 0
         (face,) = r["faces"]
         assert len(face["box"]) == 4 and 0 <= face["glasses_probability"] <= 1 and face["glasses_area"] > 0
+        assert 0 <= face["eyes_kept"] <= 1
         Image.open(out / r["output"]).load()
     summary = capsys.readouterr().out.strip().splitlines()[-1]
     assert summary.startswith("done: 6 input(s): 4 with glasses removed, 0 without glasses (copied unchanged), "

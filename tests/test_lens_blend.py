@@ -3,6 +3,7 @@ a clear or lightly tinted lens with its own pixels, the tint taken off."""
 
 import cv2
 import numpy as np
+import pytest
 import torch
 
 from byeglasses.pipeline.geometry import (correct_lens, eye_regions, fill_holes, frame_lines, lens_keep, lens_patch,
@@ -176,6 +177,22 @@ def test_lens_blend_keeps_the_photos_eyes_at_full_resolution(astronaut):
     outlines = eye_outlines(face.landmarks, astronaut.shape)
     assert _laplacian_var(lined.image, outlines) > 0.8 * _laplacian_var(astronaut, outlines)
     assert _laplacian_var(masked.image, outlines) < 0.5 * _laplacian_var(astronaut, outlines)
+    # and they report it: the lens blend keeps the astronaut's eyes (no lens darkens them), the
+    # mask blend paints them all over
+    assert lined.faces[0].eyes_kept > 0.8 and masked.faces[0].eyes_kept < 0.2
+
+
+def test_eyes_kept_is_the_photos_share_inside_the_eyes():
+    from byeglasses.pipeline.remover import kept_share
+
+    crop, y_hat, glasses, eyes, rim, inside = _scene(0.15)
+    both = np.concatenate([eyes[0], eyes[0] + [0, 100]])  # a second eye below, outside the glasses
+    weight = glasses.copy()  # the generator's weight: 1 on the glasses, 0 elsewhere
+    assert kept_share(weight, None, both) == pytest.approx(0.5, abs=0.02)  # mask blend: only the far eye is the photo's
+    dark, _ = lens_keep(crop, y_hat, glasses, eyes)
+    clear, _ = lens_keep(*_scene(0.9)[:3], eyes)
+    assert kept_share(weight, dark, both) < 0.55 < 0.95 < kept_share(weight, clear, both)
+    assert kept_share(weight, None, None) == 1.0  # no landmarks: nothing to say
 
 
 def test_the_eyes_are_found_on_the_generators_output(astronaut):

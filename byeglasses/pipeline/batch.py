@@ -398,7 +398,8 @@ class Runner:
         try:
             record["notes"] = format_notes(photo)
             record["faces"] = [{"box": list(map(int, f.box)), "glasses_probability": round(f.glasses_probability, 4),
-                                "glasses_area": round(f.glasses_area, 5), "removed": f.changed, "reason": f.reason}
+                                "glasses_area": round(f.glasses_area, 5), "removed": f.changed, "reason": f.reason,
+                                "eyes_kept": round(f.eyes_kept, 3)}
                                for f in result.faces]
             if self.options.save_masks:
                 write_rgb(outdir / job.extras["glasses"], np.rint(result.glasses_mask * 255).astype(np.uint8),
@@ -444,7 +445,7 @@ class Runner:
             self.say(f"byeglasses remove: error: {record['reason']}", True)
             return
         faces = ", ".join(f"face {i + 1} at {tuple(f['box'][:2])}: glasses p={f['glasses_probability']:.2f}, "
-                          f"{f['reason']}" for i, f in enumerate(record["faces"]))
+                          f"{f['reason']}{_invented(f)}" for i, f in enumerate(record["faces"]))
         copied = "; copied unchanged" if status == "no glasses" else ""
         self.say(f"{path}: {faces}{copied} -> {self.outdir / record['output']}", False)
 
@@ -498,3 +499,11 @@ def default_workers(processes_here: int = 1) -> int:
     """Data-loader workers per process: the cores left after one per process, at most 4."""
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     return max(0, min(4, cores // max(1, processes_here) - 1))
+
+
+def _invented(face: dict) -> str:
+    """A note for a face whose eyes the model had to invent (dark lenses), from its manifest record."""
+    from .remover import EYES_INVENTED
+
+    kept = face.get("eyes_kept", 1.0)
+    return f" (eyes invented: {kept:.0%} of them from the photo)" if face.get("removed") and kept < EYES_INVENTED else ""

@@ -43,6 +43,8 @@ CNN_THRESHOLD = 0.3
 CNN_UPSAMPLE_MAX = 512
 # Without --min-face, faces smaller than 1/AUTO_MIN_FACE of the photo's long side are not searched.
 AUTO_MIN_FACE = 8
+# A removed face whose eyes show less of the photo than this has invented eyes (FaceResult.eyes_kept).
+EYES_INVENTED = 0.5
 # The generator runs on at most this many faces at once.
 MAX_BATCH = 16
 
@@ -57,6 +59,10 @@ class FaceResult:
     reason: str  # why (not) changed, for the user
     glasses_change: float = 0.0  # mean |ŷ - x| inside the predicted glasses, in levels of 255
     passes: int = 0  # how many times the generator's output was pasted in (see RemovalSettings.passes)
+    # the share of the eyes (their outlines, from the landmarks) that shows the photo's own pixels
+    # after the first pass: about 1 behind clear lenses, near 0 where the model invented the eyes
+    # (dark lenses); 1 when the face was left alone. Invented eyes cost identity (docs/verification.md).
+    eyes_kept: float = 1.0
 
 
 @dataclass
@@ -371,6 +377,7 @@ class GlassesRemover:
             weight_crop = self.blend_weight(crop, y_hat, m)
             weight = unalign(weight_crop, al, box)
             patch = np.clip(unalign(y_hat, al, box, interpolation=cv2.INTER_CUBIC), 0.0, 255.0)
+            keep_crop = None
             if self.settings.blend == "lens":  # the face seen through the lenses, at the photo's own resolution
                 # the eyes where the photo's landmarks and those found again on ŷ agree (a thick
                 # frame pulls the photo's onto its rim; a smeared ŷ can misplace its own)
@@ -380,17 +387,36 @@ class GlassesRemover:
                 keep, gain = lens_keep(crop, y_hat, m, eyes, self.settings.threshold, other_eyes=own_eyes)
                 if self.settings.frame_lines and (own_eyes or eyes):  # the eyes' own lines stay
                     keep *= 1.0 - frame_lines(crop, m, own_eyes or eyes)
+                keep_crop = keep
                 keep = unalign(keep, al, box)[..., None]
                 own = correct_lens(out[y0:y1, x0:x1], unalign(gain, al, box), unalign(local_mean(crop), al, box))
                 patch += keep * (own - patch)
+            eyes_kept = kept_share(weight_crop, keep_crop, al.to_crop(face.landmarks[36:48])
+                                   if len(face.landmarks) == 68 else None)
             out, changed = paste_back(out, patch, weight, box)
             region = blend_mask[y0:y1, x0:x1]
             np.maximum(region, np.where(changed[y0:y1, x0:x1], weight, 0.0), out=region)
             results.append(FaceResult(face.box, face.landmarks, probability, area, bool(changed.any()),
                                       "glasses removed" if changed.any() else "blend region empty", change,
-                                      passes=int(changed.any())))
+                                      passes=int(changed.any()), eyes_kept=eyes_kept if changed.any() else 1.0))
         clock("paste", t)
         return RemovalResult(out.copy() if out is rgb else out, glasses_mask, blend_mask, results, timings)
+
+
+def kept_share(weight: np.ndarray, keep: Optional[np.ndarray], eyes: Optional[np.ndarray], pad: float = 0.1) -> float:
+    """The share of the eyes that shows the photo's own pixels: the mean of (1 - w) + w·keep inside
+    the eyes' outlines (`eyes`: their 12 landmarks in crop pixels, grown by `pad` of the eye's
+    width), w the generator's blend weight and keep the lens blend's (None: the mask blend, which
+    keeps nothing under w). 1.0 without landmarks."""
+    from .geometry import eye_masks
+
+    if eyes is None:
+        return 1.0
+    inside = eye_masks([eyes[:6], eyes[6:]], weight.shape, pad) > 0
+    if not inside.any():
+        return 1.0
+    photo = 1.0 - weight if keep is None else 1.0 - weight * (1.0 - keep)
+    return float(np.clip(photo[inside], 0.0, 1.0).mean())
 
 
 def glasses_change(crop: np.ndarray, y_hat: np.ndarray, glasses: np.ndarray, threshold: float) -> float:
