@@ -31,7 +31,7 @@ def main(argv=None) -> int:
     from tqdm import tqdm
 
     from byeglasses.errors import ByeGlassesError
-    from byeglasses.evaluation.verification import (_find, _read, judge_face, plain_descriptors, read_lens_labels,
+    from byeglasses.evaluation.verification import (_read, list_photos, judge_face, plain_descriptors, read_lens_labels,
                                                     read_pairs, roc_auc)
     from byeglasses.files import atomic_write
     from byeglasses.pipeline.remover import EYES_INVENTED
@@ -54,14 +54,7 @@ def main(argv=None) -> int:
     except ByeGlassesError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    plain, plain_person, todo = [], [], []
-    for person, entry in sorted(pairs.items()):
-        for stem in entry["plain"]:
-            p = _find(folder / "plain", stem)
-            if p is not None:
-                plain.append(p)
-                plain_person.append(person)
-        todo += [(person, p) for p in (_find(folder / "glasses", s) for s in entry["glasses"]) if p is not None]
+    plain, plain_person, todo, _ = list_photos(folder / "glasses", folder / "plain", pairs)
     todo = todo[:args.count] if args.count else todo
     cache = default_cache_path(folder / "plain")
     descs = plain_descriptors(plain, cache.parent.parent / "verification" / cache.name)

@@ -37,7 +37,7 @@ import cv2
 import numpy as np
 
 from byeglasses.errors import ByeGlassesError
-from byeglasses.evaluation.verification import (LENS_CLASSES, _find, _read, eye_outlines, judge_face,
+from byeglasses.evaluation.verification import (LENS_CLASSES, _read, list_photos, eye_outlines, judge_face,
                                                 plain_descriptors, read_lens_labels, read_pairs,
                                                 verification_metrics)
 from byeglasses.files import atomic_write
@@ -148,17 +148,7 @@ def main(argv=None) -> int:
         raise ByeGlassesError(f"--count must be 1 or more, got {args.count}")
     labels = read_lens_labels(args.lens_labels) if args.lens_labels else {}
     pairs = read_pairs(folder / "pairs.json")
-    plain, plain_person, todo = [], [], []
-    for person, entry in sorted(pairs.items()):
-        for stem in entry["plain"]:
-            p = _find(folder / "plain", stem)
-            if p is not None:
-                plain.append(p)
-                plain_person.append(person)
-        for stem in entry["glasses"]:
-            p = _find(folder / "glasses", stem)
-            if p is not None:
-                todo.append((person, p))
+    plain, plain_person, todo, _ = list_photos(folder / "glasses", folder / "plain", pairs)
     todo = todo[:args.count] if args.count else todo
     t0 = time.perf_counter()
     cache = default_cache_path(folder / "plain")

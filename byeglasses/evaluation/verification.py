@@ -251,6 +251,29 @@ def plain_descriptors(paths: Sequence[Path], cache: Optional[Path], progress: bo
     return out
 
 
+def list_photos(glasses_dir: Path, plain_dir: Path, pairs: Dict[str, Dict[str, List[str]]]):
+    """The photos of a pairs file (`read_pairs`), people in sorted order: (glasses-free paths, their
+    people, [(person, glasses photo path)], {"plain/STEM" or "glasses/STEM": "file not found"})."""
+    skipped: Dict[str, str] = {}
+    plain_paths, plain_person = [], []
+    probes: List[Tuple[str, Path]] = []
+    for person, entry in sorted(pairs.items()):
+        for stem in entry["plain"]:
+            p = _find(plain_dir, stem)
+            if p is None:
+                skipped[f"plain/{stem}"] = "file not found"
+            else:
+                plain_paths.append(p)
+                plain_person.append(person)
+        for stem in entry["glasses"]:
+            p = _find(glasses_dir, stem)
+            if p is None:
+                skipped[f"glasses/{stem}"] = "file not found"
+            else:
+                probes.append((person, p))
+    return plain_paths, plain_person, probes, skipped
+
+
 def run_verification(glasses_dir, plain_dir, pairs_file, methods: Dict[str, Method],
                      glasses_judge: Optional[GlassesJudge] = None, limit: Optional[int] = None, start: int = 0,
                      cache: Optional[Path] = None, progress: bool = True, save_dir: Optional[Path] = None,
@@ -267,24 +290,7 @@ def run_verification(glasses_dir, plain_dir, pairs_file, methods: Dict[str, Meth
     for d in (glasses_dir, plain_dir):
         if not d.is_dir():
             raise InputError(f"{d}: not a folder")
-    pairs = read_pairs(pairs_file)
-    skipped: Dict[str, str] = {}
-    plain_paths, plain_person = [], []
-    probes_todo: List[Tuple[str, Path]] = []
-    for person, entry in sorted(pairs.items()):
-        for stem in entry["plain"]:
-            p = _find(plain_dir, stem)
-            if p is None:
-                skipped[f"plain/{stem}"] = "file not found"
-            else:
-                plain_paths.append(p)
-                plain_person.append(person)
-        for stem in entry["glasses"]:
-            p = _find(glasses_dir, stem)
-            if p is None:
-                skipped[f"glasses/{stem}"] = "file not found"
-            else:
-                probes_todo.append((person, p))
+    plain_paths, plain_person, probes_todo, skipped = list_photos(glasses_dir, plain_dir, read_pairs(pairs_file))
     probes_todo = probes_todo[start:start + limit if limit else None]
     t0 = time.perf_counter()
     descs = plain_descriptors(plain_paths, cache, progress)
