@@ -273,3 +273,17 @@ def test_colour_match_keeps_the_pasted_region_as_bright_as_the_photo(astronaut):
 
     assert darkening(plain) > 12
     assert abs(darkening(matched)) < 0.35 * darkening(plain)
+
+
+def test_skip_invented_eyes_leaves_a_face_whose_eyes_would_be_painted(astronaut):
+    """skip_invented_eyes: a face whose eyes the first pass would mostly paint over is left alone
+    (the photo comes back byte for byte, and the reason says why); one whose eyes come through is not."""
+    kw = dict(generator=SmearingGenerator(), resolution=128, glasses_threshold=0, passes=2, skip_invented_eyes=True)
+    painted = GlassesRemover(blend="mask", **kw).remove(astronaut)  # the mask blend keeps nothing of the eyes
+    face = painted.faces[0]
+    assert not face.changed and face.eyes_kept < 0.2 and "invent the eyes" in face.reason
+    assert painted.image.tobytes() == astronaut.tobytes()
+    seen = GlassesRemover(blend="lens", frame_lines=False, **kw).remove(astronaut)
+    assert seen.faces[0].changed and seen.faces[0].eyes_kept > 0.8
+    default = GlassesRemover(blend="mask", **{**kw, "skip_invented_eyes": False}).remove(astronaut)
+    assert default.faces[0].changed  # off by default

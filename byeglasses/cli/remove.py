@@ -43,6 +43,10 @@ def _add_model_options(p) -> None:
                    help="take the model's smooth drift in brightness and colour off before blending, measured "
                         "around the glasses (faces stay a little closer to their person: docs/verification.md, "
                         "\"Colour match\"; off by default, as it left glasses on one more face in 77)")
+    p.add_argument("--skip-invented-eyes", action="store_true", default=DEFAULTS.skip_invented_eyes,
+                   help="leave a face alone when the model would have to invent its eyes (most of them hidden, "
+                        "as behind sunglasses): the glasses stay on, and the face stays closer to its person "
+                        "(docs/verification.md, \"Leaving sunglasses on\"); copied unchanged if no other face changes")
     p.add_argument("--passes", type=int, default=DEFAULTS.passes,
                    help="faces the classifier still judges as wearing glasses go through the model again, "
                         "up to this many passes in all")

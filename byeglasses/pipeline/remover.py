@@ -119,6 +119,9 @@ class RemovalSettings:
     feather: float = 0.015  # softness of the blend region's edge, fraction of the crop side
     cnn_fallback: bool = True  # run dlib's CNN detector on photos where HOG finds no face
     passes: int = 2  # faces still judged as wearing glasses after a pass go through the generator again, up to this
+    # leave a face alone when the model would have to invent its eyes (the first pass's eyes_kept below
+    # EYES_INVENTED: sunglasses): the glasses stay on, and so does more of the person's identity
+    skip_invented_eyes: bool = False
 
     def __post_init__(self):
         for name in ("threshold", "min_area", "glasses_threshold"):
@@ -319,7 +322,7 @@ class GlassesRemover:
             for p in prepared:
                 n = len(p.faces)
                 mine = {i - start: out for i, out in generated.items() if start <= i < start + n}
-                mores.append(self.finish(p, probabilities[start:start + n], mine))
+                mores.append(self.finish(p, probabilities[start:start + n], mine, first=False))
                 start += n
             for (k, again), more in zip(todo, mores):  # only once every photo is finished
                 result = results[k]
@@ -337,9 +340,11 @@ class GlassesRemover:
         probabilities, generated = self.classify_and_generate(prepared.crops, prepared.timings)
         return self.finish(prepared, probabilities, generated)
 
-    def finish(self, prepared: Prepared, probabilities: np.ndarray, generated: Dict[int, tuple]) -> RemovalResult:
+    def finish(self, prepared: Prepared, probabilities: np.ndarray, generated: Dict[int, tuple],
+               first: bool = True) -> RemovalResult:
         """Everything after the generator: decide per face, warp back and blend in. `probabilities`,
-        `generated`: `classify_and_generate(prepared.crops)`."""
+        `generated`: `classify_and_generate(prepared.crops)`; `first`: the first pass (later passes
+        work on its output, where `skip_invented_eyes` no longer applies)."""
         rgb, faces, alignments, crops, timings = (prepared.rgb, prepared.faces, prepared.alignments,
                                                   prepared.crops, prepared.timings)
 
@@ -393,6 +398,11 @@ class GlassesRemover:
                 patch += keep * (own - patch)
             eyes_kept = kept_share(weight_crop, keep_crop, al.to_crop(face.landmarks[36:48])
                                    if len(face.landmarks) == 68 else None)
+            if first and self.settings.skip_invented_eyes and eyes_kept < EYES_INVENTED:
+                results.append(FaceResult(face.box, face.landmarks, probability, area, False,
+                                          f"left alone: the model would invent the eyes ({eyes_kept:.0%} of them "
+                                          "from the photo; skip_invented_eyes)", change, eyes_kept=eyes_kept))
+                continue
             out, changed = paste_back(out, patch, weight, box)
             region = blend_mask[y0:y1, x0:x1]
             np.maximum(region, np.where(changed[y0:y1, x0:x1], weight, 0.0), out=region)
