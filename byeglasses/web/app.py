@@ -55,14 +55,15 @@ def build_app(service: RemovalService):
     default_device = defaults.device or AUTO
     example_path = str(service.example())
 
-    def process(files, threshold, glasses_threshold, blend, frame_lines, passes, min_area, min_change, min_face,
-                device):
+    def process(files, threshold, glasses_threshold, blend, frame_lines, skip_invented_eyes, passes, min_area,
+                min_change, min_face, device):
         paths = [f if isinstance(f, str) else getattr(f, "name", f) for f in (files or [])]
         if not paths:
             return ("Choose one or more photos first, or try the example.", [])
         try:
             settings = replace(defaults, threshold=float(threshold), glasses_threshold=float(glasses_threshold),
-                               blend=blend, frame_lines=bool(frame_lines), passes=int(passes), min_area=float(min_area),
+                               blend=blend, frame_lines=bool(frame_lines), skip_invented_eyes=bool(skip_invented_eyes),
+                               passes=int(passes), min_area=float(min_area),
                                min_change=float(min_change), min_face=float(min_face or 0) or None,
                                device=None if device in (None, AUTO) else device)
             results = service.process(paths, settings)
@@ -94,6 +95,9 @@ def build_app(service: RemovalService):
                     frame_lines = gr.Checkbox(value=defaults.frame_lines, label="take thin frame lines off",
                                               info="lens blend: thin lines along the frame take the model's "
                                                    "pixels instead of the photo's (thin metal rims)")
+                    skip_invented_eyes = gr.Checkbox(
+                        value=defaults.skip_invented_eyes, label="leave faces whose eyes would be invented",
+                        info="sunglasses stay on where the model would have to make the eyes up (closer to the person)")
                     passes = gr.Number(value=defaults.passes, minimum=1, precision=0, label="passes",
                                        info="faces still wearing glasses go through the model again, up to this")
                     min_area = gr.Number(value=defaults.min_area, minimum=0, maximum=1, label="min glasses area",
@@ -104,7 +108,8 @@ def build_app(service: RemovalService):
                                          label="smallest face (px, 0 = 1/8 of the long side)")
                     device = gr.Dropdown(device_choices(default_device), value=default_device, label="device")
         shown = gr.State(("", []))  # (summary, [PhotoResult]) of this browser session's last request
-        inputs = [files, threshold, glasses_threshold, blend, frame_lines, passes, min_area, min_change, min_face, device]
+        inputs = [files, threshold, glasses_threshold, blend, frame_lines, skip_invented_eyes, passes, min_area,
+                  min_change, min_face, device]
 
         run.click(process, inputs, shown, concurrency_limit=4)
         example.click(lambda: [example_path], None, files, queue=False).then(
