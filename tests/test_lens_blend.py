@@ -287,3 +287,30 @@ def test_skip_invented_eyes_leaves_a_face_whose_eyes_would_be_painted(astronaut)
     assert seen.faces[0].changed and seen.faces[0].eyes_kept > 0.8
     default = GlassesRemover(blend="mask", **{**kw, "skip_invented_eyes": False}).remove(astronaut)
     assert default.faces[0].changed  # off by default
+
+
+def test_remove_reports_faces_left_alone_by_skip_invented_eyes(astronaut, tmp_path, capsys, monkeypatch):
+    """`remove --skip-invented-eyes`: a photo whose only face is left alone is copied unchanged with
+    the status "left alone" (not "no glasses": it still wears them), said in the summary line."""
+    import json
+
+    from PIL import Image
+
+    from byeglasses.cli import main
+    from byeglasses.pipeline import remover as remover_module
+
+    original = remover_module.GlassesRemover.__init__
+
+    def smearing(self, checkpoint=None, *, settings=None, **kw):  # the model: glasses over the eyes, ŷ smeared
+        original(self, checkpoint, settings=settings, generator=SmearingGenerator(), resolution=128, **kw)
+    monkeypatch.setattr(remover_module.GlassesRemover, "__init__", smearing)
+    src, out = tmp_path / "in", tmp_path / "out"
+    src.mkdir()
+    Image.fromarray(astronaut).save(src / "a.png")
+    assert main(["remove", str(src), "-o", str(out), "--blend", "mask", "--glasses-threshold", "0",
+                 "--skip-invented-eyes", "--workers", "0"]) == 0
+    (line,) = [json.loads(t) for t in (out / "manifest.jsonl").read_text().splitlines()]
+    assert line["status"] == "left alone" and line["faces"][0]["eyes_kept"] < 0.5
+    assert (out / "a.png").read_bytes() == (src / "a.png").read_bytes()
+    summary = capsys.readouterr().out.strip().splitlines()[-1]
+    assert "0 with glasses removed" in summary and "1 left alone with their glasses" in summary

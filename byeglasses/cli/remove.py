@@ -231,8 +231,10 @@ def run(args) -> int:
 
 def _summary(records, jobs, problems, outdir: Path, skipped) -> int:
     """The one-line summary from the manifest lines of this run's inputs; returns the exit code."""
+    from ..pipeline import manifest
+
     mine = [records.get(str(j.input)) for j in jobs]
-    counts = {status: 0 for status in ("removed", "no glasses", "no face", "failed")}
+    counts = {status: 0 for status in manifest.STATUSES}
     for record in mine:
         if record is not None:
             counts[record["status"]] = counts.get(record["status"], 0) + 1
@@ -241,6 +243,8 @@ def _summary(records, jobs, problems, outdir: Path, skipped) -> int:
     line = (f"done: {len(jobs) + len(problems)} input(s): {counts['removed']} with glasses removed, "
             f"{counts['no glasses']} without glasses (copied unchanged), {counts['no face']} with no face found, "
             f"{failed} failed")
+    if counts["left alone"]:
+        line += f"; {counts['left alone']} left alone with their glasses (--skip-invented-eyes, copied unchanged)"
     if skipped:
         line += f"; {skipped} already done by an earlier run"
     if missing:

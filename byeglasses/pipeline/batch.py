@@ -26,7 +26,7 @@ from ..files import stale_temps, write_temp
 from . import manifest
 from .imageio import IncompleteWrite, Photo, check_decodes, compose, format_notes, output_name, read_image
 from .imageio import write_image, write_rgb
-from .remover import HOG_FACE, GlassesRemover, Prepared
+from .remover import HOG_FACE, LEFT_ALONE, GlassesRemover, Prepared, invented_note
 
 # Extra outputs: kind -> what follows the output's stem.
 EXTRAS = {"glasses": ".glasses.png", "blend": ".blend.png", "side-by-side": ".side-by-side.jpg"}
@@ -410,7 +410,9 @@ class Runner:
             if not result.changed:  # the photo is its own answer: copied byte for byte, metadata and all
                 size = job.input.stat().st_size
                 stage(outdir / name, lambda tmp: shutil.copyfile(job.input, tmp), lambda tmp: _same_size(tmp, size))
-                record["status"] = "no glasses"
+                # a face skip_invented_eyes kept from the model still wears its glasses
+                left = any(f.reason.startswith(LEFT_ALONE) for f in result.faces)
+                record["status"] = "left alone" if left else "no glasses"
             else:
                 native = compose(photo, result.image, result.blend_mask > 0)
                 write_image(outdir / name, native, photo, quality=q, writer=stage)
@@ -445,8 +447,9 @@ class Runner:
             self.say(f"byeglasses remove: error: {record['reason']}", True)
             return
         faces = ", ".join(f"face {i + 1} at {tuple(f['box'][:2])}: glasses p={f['glasses_probability']:.2f}, "
-                          f"{f['reason']}{_invented(f)}" for i, f in enumerate(record["faces"]))
-        copied = "; copied unchanged" if status == "no glasses" else ""
+                          f"{f['reason']}{invented_note(f['removed'], f.get('eyes_kept', 1.0))}"
+                          for i, f in enumerate(record["faces"]))
+        copied = "; copied unchanged" if status in ("no glasses", "left alone") else ""
         self.say(f"{path}: {faces}{copied} -> {self.outdir / record['output']}", False)
 
 
@@ -499,11 +502,3 @@ def default_workers(processes_here: int = 1) -> int:
     """Data-loader workers per process: the cores left after one per process, at most 4."""
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     return max(0, min(4, cores // max(1, processes_here) - 1))
-
-
-def _invented(face: dict) -> str:
-    """A note for a face whose eyes the model had to invent (dark lenses), from its manifest record."""
-    from .remover import EYES_INVENTED
-
-    kept = face.get("eyes_kept", 1.0)
-    return f" (eyes invented: {kept:.0%} of them from the photo)" if face.get("removed") and kept < EYES_INVENTED else ""

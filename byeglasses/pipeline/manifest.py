@@ -16,8 +16,8 @@ from ..files import write_text
 
 NAME = "manifest.jsonl"
 # Statuses that are a final decision: a rerun skips these inputs (unless --overwrite).
-DONE = frozenset({"removed", "no glasses", "no face"})
-STATUSES = ("removed", "no glasses", "no face", "failed")
+DONE = frozenset({"removed", "no glasses", "left alone", "no face"})
+STATUSES = ("removed", "no glasses", "left alone", "no face", "failed")  # left alone: --skip-invented-eyes
 
 
 def part_name(k: int, n: int) -> str:

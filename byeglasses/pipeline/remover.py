@@ -45,6 +45,8 @@ CNN_UPSAMPLE_MAX = 512
 AUTO_MIN_FACE = 8
 # A removed face whose eyes show less of the photo than this has invented eyes (FaceResult.eyes_kept).
 EYES_INVENTED = 0.5
+# How the reason of a face left alone by skip_invented_eyes begins (the manifest's "left alone" status).
+LEFT_ALONE = "left alone"
 # The generator runs on at most this many faces at once.
 MAX_BATCH = 16
 
@@ -400,7 +402,7 @@ class GlassesRemover:
                                    if len(face.landmarks) == 68 else None)
             if first and self.settings.skip_invented_eyes and eyes_kept < EYES_INVENTED:
                 results.append(FaceResult(face.box, face.landmarks, probability, area, False,
-                                          f"left alone: the model would invent the eyes ({eyes_kept:.0%} of them "
+                                          f"{LEFT_ALONE}: the model would invent the eyes ({eyes_kept:.0%} of them "
                                           "from the photo; skip_invented_eyes)", change, eyes_kept=eyes_kept))
                 continue
             out, changed = paste_back(out, patch, weight, box)
@@ -411,6 +413,14 @@ class GlassesRemover:
                                       passes=int(changed.any()), eyes_kept=eyes_kept if changed.any() else 1.0))
         clock("paste", t)
         return RemovalResult(out.copy() if out is rgb else out, glasses_mask, blend_mask, results, timings)
+
+
+def invented_note(removed: bool, eyes_kept: float) -> str:
+    """What to tell the user about a face whose eyes the model invented ("" otherwise), for the
+    console line of `remove` and the web page's decisions."""
+    if not removed or eyes_kept >= EYES_INVENTED:
+        return ""
+    return f"; eyes invented: {eyes_kept:.0%} of them from the photo"
 
 
 def kept_share(weight: np.ndarray, keep: Optional[np.ndarray], eyes: Optional[np.ndarray], pad: float = 0.1) -> float:

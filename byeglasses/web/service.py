@@ -113,12 +113,10 @@ class RemovalService:
             raise InputError(f"{path}: no face found (faces are searched from "
                              f"{remover_min_face(remover, photo.rgb.shape):.0f} px; see 'smallest face' in the "
                              "advanced settings)")
-        from ..pipeline.remover import EYES_INVENTED
+        from ..pipeline.remover import invented_note
 
         decisions = [f"face {i + 1}: {f.reason} (P(glasses) = {f.glasses_probability:.2f})"
-                     + (f"; eyes invented behind the lenses ({f.eyes_kept:.0%} of them from the photo)"
-                        if f.changed and f.eyes_kept < EYES_INVENTED else "")
-                     for i, f in enumerate(result.faces)]
+                     f"{invented_note(f.changed, f.eyes_kept)}" for i, f in enumerate(result.faces)]
         notes = [f"note: {n}" for n in format_notes(photo)] if result.changed else []
         out = outdir / output_name(photo)
         outdir.mkdir(parents=True)
