@@ -61,4 +61,6 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from byeglasses.errors import run_script
+
+    sys.exit(run_script(main, "bench_identity.py"))

@@ -67,4 +67,6 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    from byeglasses.errors import run_script
+
+    sys.exit(run_script(main, "bench_passes.py"))

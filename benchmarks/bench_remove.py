@@ -120,4 +120,6 @@ def main():
 
 if __name__ == "__main__":
     os.environ.setdefault("OMP_NUM_THREADS", "1")
-    main()
+    from byeglasses.errors import run_script
+
+    sys.exit(run_script(main, "bench_remove.py"))

@@ -400,4 +400,6 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    from byeglasses.errors import run_script
+
+    sys.exit(run_script(main, "bench_train.py"))

@@ -11,6 +11,7 @@ Per face differences come with their standard error.
 from __future__ import annotations
 
 import argparse
+import sys
 
 import numpy as np
 import torch
@@ -59,4 +60,6 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from byeglasses.errors import run_script
+
+    sys.exit(run_script(main, "colour_match_synth.py"))

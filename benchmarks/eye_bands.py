@@ -341,4 +341,6 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from byeglasses.errors import run_script
+
+    sys.exit(run_script(main, "eye_bands.py"))

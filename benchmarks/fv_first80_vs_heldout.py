@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -94,4 +95,6 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from byeglasses.errors import run_script
+
+    sys.exit(run_script(main, "fv_first80_vs_heldout.py"))

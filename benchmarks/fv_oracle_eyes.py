@@ -246,8 +246,6 @@ def table(report: dict) -> str:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except ByeGlassesError as e:
-        print(f"error: {e}", file=sys.stderr)
-        sys.exit(2)
+    from byeglasses.errors import run_script
+
+    sys.exit(run_script(main, "fv_oracle_eyes.py"))

@@ -6,6 +6,7 @@ smoothed with a moving average. Needs matplotlib (`pip install matplotlib`; not 
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -65,4 +66,6 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    from byeglasses.errors import run_script
+
+    sys.exit(run_script(main, "plot_curves.py"))

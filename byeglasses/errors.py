@@ -19,3 +19,24 @@ class SettingError(ByeGlassesError):
     def __init__(self, name: str, problem: str):
         super().__init__(f"{name} {problem}")
         self.name, self.problem = name, problem
+
+
+def run_script(main, name: str) -> int:
+    """Run a script's `main()` (the benchmarks' and tools') the way `byeglasses` runs a subcommand:
+    a ByeGlassesError or a failed read or write ends it with one line on stderr that names the
+    input and the problem, not a traceback. Returns the exit status: `main`'s (0 for None), 2 for
+    bad input, 1 for a failed read or write, 130 when interrupted."""
+    import sys
+
+    try:
+        return int(main() or 0)
+    except ByeGlassesError as e:
+        print(f"{name}: error: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:  # a file that cannot be read or written: missing, permission, disk full
+        where = f"{e.filename}: " if e.filename else ""
+        print(f"{name}: error: {where}{e.strerror or e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"{name}: interrupted", file=sys.stderr)
+        return 130

@@ -37,4 +37,6 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    from byeglasses.errors import run_script
+
+    sys.exit(run_script(main, "average_models.py"))

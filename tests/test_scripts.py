@@ -1,0 +1,56 @@
+"""The benchmark and tool scripts treat bad input as the `byeglasses` command does: one line on
+stderr naming the input and the problem, a non-zero exit, no traceback (errors.run_script)."""
+
+import errno
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from byeglasses.errors import InputError, run_script
+
+ROOT = Path(__file__).resolve().parents[1]
+SCRIPTS = sorted(p for p in [*ROOT.glob("benchmarks/*.py"), *ROOT.glob("tools/*.py"), ROOT / "tools/gpu_continue/pack.py"]
+                 if 'if __name__ == "__main__":' in p.read_text())
+
+
+def test_run_script_turns_errors_into_one_line_and_a_status(capsys):
+    def bad_input():
+        raise InputError("photos/a.jpg: not an image")
+
+    def failed_write():
+        raise OSError(errno.ENOSPC, "No space left on device", "out/table.md")
+
+    assert run_script(lambda: None, "s.py") == 0
+    assert run_script(lambda: 3, "s.py") == 3
+    assert run_script(bad_input, "s.py") == 2
+    assert capsys.readouterr().err == "s.py: error: photos/a.jpg: not an image\n"
+    assert run_script(failed_write, "s.py") == 1
+    assert capsys.readouterr().err == "s.py: error: out/table.md: No space left on device\n"
+    with pytest.raises(ValueError):  # a bug is still a traceback: only the user's problems are caught
+        run_script(lambda: int("x"), "s.py")
+
+
+def test_every_script_runs_through_run_script():
+    assert len(SCRIPTS) >= 20
+    for script in SCRIPTS:
+        tail = script.read_text().rsplit('if __name__ == "__main__":', 1)[1]
+        assert f'sys.exit(run_script(main, "{script.name}"))' in tail, script
+
+
+@pytest.mark.parametrize("argv, names", [
+    (["benchmarks/bench_real.py", "--glasses", "{tmp}/nowhere", "--plain", "{tmp}"], "{tmp}/nowhere: not a folder"),
+    (["benchmarks/bench_classifier.py", "--glasses", "{tmp}", "--plain", "{tmp}/nowhere"], "not a folder"),
+    (["tools/package_model.py", "{tmp}/none.safetensors", "--dst", "{tmp}/out.safetensors"],
+     "{tmp}/none.safetensors: no such checkpoint file"),
+])
+def test_scripts_given_a_missing_input_say_so_in_one_line(tmp_path, argv, names):
+    argv = [a.format(tmp=tmp_path) for a in argv]
+    done = subprocess.run([sys.executable, str(ROOT / argv[0]), *argv[1:]], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 2
+    assert "Traceback" not in done.stderr
+    assert names.format(tmp=tmp_path) in done.stderr
+    assert done.stderr.strip().splitlines()[-1].startswith(f"{Path(argv[0]).name}: error: ")
+    assert not (tmp_path / "out.safetensors").exists()
