@@ -22,14 +22,17 @@ class SettingError(ByeGlassesError):
 
 
 def run_script(main, name: str) -> int:
-    """Run a script's `main()` (the benchmarks' and tools') the way `byeglasses` runs a subcommand:
-    a ByeGlassesError or a failed read or write ends it with one line on stderr that names the
-    input and the problem, not a traceback. Returns the exit status: `main`'s (0 for None), 2 for
+    """Run `main()` (a `byeglasses` subcommand, a benchmark or a tool script) so that a
+    ByeGlassesError or a failed read or write ends it with one line on stderr, `NAME: error: ...`,
+    naming the input (or the flag of a SettingError) and the problem, not a traceback. Returns the exit status: `main`'s (0 for None), 2 for
     bad input, 1 for a failed read or write, 130 when interrupted."""
     import sys
 
     try:
         return int(main() or 0)
+    except SettingError as e:  # the library names the parameter; the user typed a flag
+        print(f"{name}: error: --{e.name.replace('_', '-')} {e.problem}", file=sys.stderr)
+        return 2
     except ByeGlassesError as e:
         print(f"{name}: error: {e}", file=sys.stderr)
         return 2

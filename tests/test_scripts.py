@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from byeglasses.errors import InputError, run_script
+from byeglasses.errors import InputError, SettingError, run_script
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPTS = sorted(p for p in [*ROOT.glob("benchmarks/*.py"), *ROOT.glob("tools/*.py"), ROOT / "tools/gpu_continue/pack.py"]
@@ -28,6 +28,11 @@ def test_run_script_turns_errors_into_one_line_and_a_status(capsys):
     assert capsys.readouterr().err == "s.py: error: photos/a.jpg: not an image\n"
     assert run_script(failed_write, "s.py") == 1
     assert capsys.readouterr().err == "s.py: error: out/table.md: No space left on device\n"
+    def bad_setting():
+        raise SettingError("min_face", "must be positive, got -5")
+
+    assert run_script(bad_setting, "byeglasses remove") == 2
+    assert capsys.readouterr().err == "byeglasses remove: error: --min-face must be positive, got -5\n"
     with pytest.raises(ValueError):  # a bug is still a traceback: only the user's problems are caught
         run_script(lambda: int("x"), "s.py")
 

@@ -6,7 +6,7 @@ import importlib
 import sys
 
 from .. import __version__
-from ..errors import ByeGlassesError, SettingError
+from ..errors import ByeGlassesError, run_script
 
 # subcommand -> (module in cli/, one-line help). A command whose module cannot be imported is
 # left out of this build with a clear error.
@@ -66,21 +66,7 @@ def main(argv=None) -> int:
     if args.command is None:
         parser.print_help()
         return 2
-    try:
-        return int(args._run(args) or 0)
-    except SettingError as e:  # the library names the parameter; the user typed a flag
-        print(f"byeglasses {args.command}: error: --{e.name.replace('_', '-')} {e.problem}", file=sys.stderr)
-        return 2
-    except ByeGlassesError as e:
-        print(f"byeglasses {args.command}: error: {e}", file=sys.stderr)
-        return 2
-    except OSError as e:  # a write that failed: disk full, permission, a folder in the way
-        where = f"{e.filename}: " if e.filename else ""
-        print(f"byeglasses {args.command}: error: {where}{e.strerror or e}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print(f"byeglasses {args.command}: interrupted", file=sys.stderr)
-        return 130
+    return run_script(lambda: args._run(args), f"byeglasses {args.command}")
 
 
 if __name__ == "__main__":
