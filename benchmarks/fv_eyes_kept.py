@@ -31,7 +31,7 @@ def main(argv=None) -> int:
     from tqdm import tqdm
 
     from byeglasses.errors import ByeGlassesError
-    from byeglasses.evaluation.verification import (_read, list_photos, judge_face, plain_descriptors, read_lens_labels,
+    from byeglasses.evaluation.verification import (list_photos, judge_face, plain_descriptors, read_judged, read_lens_labels,
                                                     read_pairs, roc_auc)
     from byeglasses.files import atomic_write
     from byeglasses.pipeline.remover import EYES_INVENTED
@@ -64,11 +64,10 @@ def main(argv=None) -> int:
     remover = GlassesRemover(settings=RemovalSettings(checkpoint=args.checkpoint))
     rows, skipped = {}, {}
     for person, path in tqdm(todo, desc="glasses photos", unit="photo"):
-        rgb = _read(path)
-        judged = judge_face(rgb)
-        if judged is None:
-            skipped[path.name] = "no face found"
+        read = read_judged(path, skipped)
+        if read is None:
             continue
+        rgb, judged = read
         result = remover.remove(rgb)
         faces = [f for f in result.faces if overlap(f.box, judged.box) > 0.3]
         if not faces:

@@ -38,7 +38,7 @@ import numpy as np
 
 from byeglasses.errors import ByeGlassesError
 from byeglasses.evaluation.verification import (LENS_CLASSES, _read, list_photos, eye_outlines, judge_face,
-                                                plain_descriptors, read_lens_labels, read_pairs,
+                                                plain_descriptors, read_judged, read_lens_labels, read_pairs,
                                                 verification_metrics)
 from byeglasses.files import atomic_write
 
@@ -167,11 +167,10 @@ def main(argv=None) -> int:
         if len(mine) < 2 or not len(drawn):
             skipped[path.name] = "fewer than 2 glasses-free photos of this person, or no other person"
             continue
-        rgb = _read(path)
-        judged = judge_face(rgb)
-        if judged is None:
-            skipped[path.name] = "no face found"
+        read = read_judged(path, skipped)
+        if read is None:
             continue
+        rgb, judged = read
         result = remover.remove(rgb)
         removed = result.image
         target = judge_face(removed, judged.box).landmarks

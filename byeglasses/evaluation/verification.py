@@ -220,6 +220,17 @@ def _read(path: Path) -> np.ndarray:
     return read_image(path).rgb
 
 
+def read_judged(path: Path, skipped: Dict[str, str], key: Optional[str] = None):
+    """A probe photo and dlib's judgement of its largest face: (rgb, JudgedFace), or None when no
+    face is found, recorded as `skipped[key or path.name] = "no face found"`."""
+    rgb = _read(path)
+    judged = judge_face(rgb)
+    if judged is None:
+        skipped[key or path.name] = "no face found"
+        return None
+    return rgb, judged
+
+
 def plain_descriptors(paths: Sequence[Path], cache: Optional[Path], progress: bool = True) -> Dict[Path, Optional[np.ndarray]]:
     """dlib descriptors of glasses-free photos, cached on disk by each file's content (SHA-1 of its
     bytes): a copied, moved or touched set is still found, an edited photo is judged again."""
@@ -305,11 +316,10 @@ def run_verification(glasses_dir, plain_dir, pairs_file, methods: Dict[str, Meth
     probes: List[Probe] = []
     seconds = {n: 0.0 for n in methods}
     for person, path in tqdm(probes_todo, desc="glasses photos", unit="photo", disable=not progress):
-        rgb = _read(path)
-        judged = judge_face(rgb)
-        if judged is None:
-            skipped[f"glasses/{path.name}"] = "no face found"
+        read = read_judged(path, skipped, f"glasses/{path.name}")
+        if read is None:
             continue
+        rgb, judged = read
         probe = Probe(path.name, person, judged)
         boxes = eye_boxes(judged.landmarks, rgb.shape)
         base_detail = eye_detail(rgb, boxes)
