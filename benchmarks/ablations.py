@@ -1,4 +1,4 @@
-"""The paper's ablations on an equal CPU budget: train each preset for the same wall-clock minutes,
+r"""The paper's ablations on an equal CPU budget: train each preset for the same wall-clock minutes,
 score each on the same fixed benchmark, print one markdown table.
 
     python benchmarks/ablations.py --faces ../shared/data/celebahq256/train \
@@ -24,7 +24,7 @@ WHAT = {"cpu": "full model", "cpu-no-sd": "no SD (single-decoder U-Net)",
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--faces", required=True, help="training faces")
     ap.add_argument("--bench", required=True, help="benchmark faces")
     ap.add_argument("--minutes", type=float, default=12.0, help="training budget of each preset")

@@ -163,7 +163,7 @@ def _descendants(pid: int) -> list:
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--count", type=int, default=128, help="256 px faces in the speed folder")
     parser.add_argument("--count-1024", type=int, default=24, help="1024x1024 photos in the speed folder")
     parser.add_argument("--workers", type=int, nargs="+", default=[0, 1],

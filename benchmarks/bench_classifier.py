@@ -1,4 +1,4 @@
-"""How often the glasses classifier says "glasses": recall on real glasses photos and false
+r"""How often the glasses classifier says "glasses": recall on real glasses photos and false
 positives on glasses-free ones (faces found by the landmark cache's dlib detection).
 
     python benchmarks/bench_classifier.py --glasses ../shared/data/celebahq256/fv-dev/glasses \
@@ -28,7 +28,7 @@ def rates(judge, folder):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--glasses", required=True, help="real photos of people wearing glasses")
     ap.add_argument("--plain", required=True, help="glasses-free photos")
     ap.add_argument("--classifier", help="default: the shipped classifier")

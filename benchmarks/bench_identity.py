@@ -25,7 +25,7 @@ def best_ms(fn, repeats: int, faces: int) -> float:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--threads", type=int, default=1, help="CPU threads for both (torch and dlib's BLAS)")
     ap.add_argument("--repeats", type=int, default=5, help="timed runs; the best is reported")
     args = ap.parse_args()

@@ -32,7 +32,7 @@ batched = GlassesRemover.more_passes_many
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--folder", help="photos to use (default: the astronaut with drawn glasses, 1024x1024)")
     ap.add_argument("--count", type=int, default=48, help="photos at most")
     ap.add_argument("--batch-size", type=int, default=16)

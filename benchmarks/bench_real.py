@@ -1,4 +1,4 @@
-"""How the shipped model treats real photos: the share of real glasses photos whose glasses it
+r"""How the shipped model treats real photos: the share of real glasses photos whose glasses it
 finds and removes, and the share of glasses-free photos it leaves untouched (with the default
 thresholds of `GlassesRemover`); on the glasses photos, the frames left (evaluation/frames.py:
 how much of each photo's thin frame lines is still in its output). Optionally writes a contact
@@ -39,7 +39,7 @@ def run(remover, folder, count):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--glasses", required=True, help="photos of people wearing glasses")
     ap.add_argument("--plain", required=True, help="photos of people without glasses")
     ap.add_argument("--count", type=int, default=100, help="photos per folder at most")

@@ -69,7 +69,7 @@ def generator_alone(run, runs):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--presets", nargs="+", default=["cpu"], help="generator presets to time (cpu, paper)")
     parser.add_argument("--resolution", type=int, help="override the presets' resolution (the shipped model: "
                         "--presets cpu --resolution 256)")

@@ -33,7 +33,7 @@ def rate(fn, n: int) -> float:
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--n", type=int, default=400, help="pairs to time")
     ap.add_argument("--resolution", type=int, default=256, help="image side")
     ap.add_argument("--profile", action="store_true", help="print the 15 most expensive functions")

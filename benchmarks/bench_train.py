@@ -276,8 +276,10 @@ def end_to_end(preset: str, faces: Path, files, steps: int, batch: int, device, 
 def main():
     from byeglasses.device import pick_device
 
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0],
-                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    class Help(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+        pass
+
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=Help)
     ap.add_argument("--faces", type=Path, default=DATA, help="folder of glasses-free faces")
     ap.add_argument("--count", type=int, default=256, help="faces of --faces used (landmarks are cached)")
     ap.add_argument("--device", default=None, help="cpu, cuda, ... (default: CUDA, else MPS, else CPU)")

@@ -27,7 +27,7 @@ from byeglasses.synth.dataset import SynthFaceDataset
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--faces", required=True, help="glasses-free faces (the benchmark's: test/)")
     p.add_argument("--count", type=int, default=200)
     p.add_argument("--checkpoint", default=None, help="generator; default: the shipped model")

@@ -1,4 +1,4 @@
-"""Still glasses, judged by eye: contact sheets of the eye band of each photo before and after
+r"""Still glasses, judged by eye: contact sheets of the eye band of each photo before and after
 removal, to rate by hand, and the figures from a ratings file.
 
 The classifier's "still glasses" (eval-verification) was trained on whole glasses; the faded
@@ -307,7 +307,7 @@ def summary(args) -> int:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="command", required=True)
     s = sub.add_parser("sheets", help="contact sheets of eye bands, input | output")
     s.add_argument("inputs", help="the photos given to removal")

@@ -1,4 +1,4 @@
-"""Does `eyes_kept` (remove's per-face share of the eyes that shows the photo's own pixels) tell
+r"""Does `eyes_kept` (remove's per-face share of the eyes that shows the photo's own pixels) tell
 which faces had their eyes invented, and are those the faces removal moves away from their person?
 
 For every fv-dev glasses photo, the shipped pipeline (or --checkpoint) removes the glasses; the
@@ -38,7 +38,7 @@ def main(argv=None) -> int:
     from byeglasses.pipeline.remover import GlassesRemover, RemovalSettings
     from byeglasses.synth.cache import default_cache_path
 
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("folder")
     ap.add_argument("--lens-labels", required=True)
     ap.add_argument("--out", required=True)

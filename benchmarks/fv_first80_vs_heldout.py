@@ -49,7 +49,7 @@ def compare(result: dict, a: str, b: str):
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--results", default=str(Path(__file__).resolve().parents[1] / "docs" / "results"))
     args = p.parse_args()
     rows = []

@@ -1,4 +1,4 @@
-"""How far would perfect invented eyes go? An oracle for the face-verification benchmark.
+r"""How far would perfect invented eyes go? An oracle for the face-verification benchmark.
 
 Behind dark lenses the generator has to invent the eyes, and that is where removal loses identity
 (docs/verification.md). This script asks how much a perfect inventor could win back. For each
@@ -122,7 +122,7 @@ def summarise(rows: dict, descriptors: dict, gallery: np.ndarray, gallery_person
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("folder", help="fv-dev style folder: glasses/, plain/, pairs.json")
     ap.add_argument("--lens-labels", help="lens kind per probe (benchmarks/fv_dev_lens_labels.json)")
     ap.add_argument("--out", required=True, help="JSON to write (must not exist)")

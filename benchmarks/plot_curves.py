@@ -25,7 +25,7 @@ def smooth(values, window):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("runs", nargs="+", help="run folders holding log.jsonl")
     ap.add_argument("--out", default="learning_curves.png")
     ap.add_argument("--window", type=int, default=20, help="moving-average window, in log records")

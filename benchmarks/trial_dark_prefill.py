@@ -1,4 +1,4 @@
-"""Two trials that were not kept (docs/verification.md, "Changing what the generator sees behind
+r"""Two trials that were not kept (docs/verification.md, "Changing what the generator sees behind
 dark lenses, tried"): the pipeline runs once to find the glasses (its glasses mask >= 0.5, grown
 3 px), the glasses region of the photo is changed, and the pipeline (defaults) runs again on that:
 
@@ -39,7 +39,7 @@ def main(argv=None) -> int:
     from byeglasses.pipeline.remover import GlassesRemover
     from byeglasses.synth.cache import default_cache_path
 
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("folder", help="fv-dev style folder: glasses/, plain/, pairs.json")
     ap.add_argument("mode", choices=("telea", "darken"))
     ap.add_argument("--out", required=True, help="JSON to write (must not exist); the table goes beside it as .md")

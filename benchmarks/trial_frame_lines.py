@@ -1,4 +1,4 @@
-"""A trial that was not kept (docs/verification.md, "Still glasses, by eye"): thin frame lines painted over
+r"""A trial that was not kept (docs/verification.md, "Still glasses, by eye"): thin frame lines painted over
 before the generator runs a second time, and never kept from the photo by the lens blend.
 
 Each face wearing glasses goes through the generator twice. The first run gives the glasses mask m.
@@ -66,7 +66,7 @@ class TrialRemover(remover.GlassesRemover):
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="command", required=True)
     r = sub.add_parser("remove")
     r.add_argument("photos", nargs="+")

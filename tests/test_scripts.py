@@ -59,3 +59,20 @@ def test_scripts_given_a_missing_input_say_so_in_one_line(tmp_path, argv, names)
     assert names.format(tmp=tmp_path) in done.stderr
     assert done.stderr.strip().splitlines()[-1].startswith(f"{Path(argv[0]).name}: error: ")
     assert not (tmp_path / "out.safetensors").exists()
+
+
+def test_every_script_says_what_it_does_in_its_help(monkeypatch, capsys):
+    """`--help` prints the script's whole docstring as written (its first paragraph used to be cut
+    at the end of its first line, often mid-sentence), usage lines included."""
+    import ast
+    import runpy
+
+    for script in SCRIPTS:
+        doc = ast.get_docstring(ast.parse(script.read_text()), clean=False)
+        monkeypatch.setattr(sys, "argv", [script.name, "--help"])
+        monkeypatch.syspath_prepend(str(script.parent))  # as when run: its folder first (sibling modules)
+        with pytest.raises(SystemExit) as done:
+            runpy.run_path(str(script), run_name="__main__")
+        assert done.value.code == 0, script
+        out = capsys.readouterr().out
+        assert doc.strip() in out, f"{script.name}: --help does not hold its docstring"

@@ -19,7 +19,7 @@ from byeglasses.model.weights import average_generators, save_checkpoint  # noqa
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("out", help="new .safetensors file for the average")
     ap.add_argument("checkpoints", nargs="+", help="two or more generator checkpoints of one architecture")
     args = ap.parse_args()

@@ -16,7 +16,7 @@ from byeglasses.model.classifier import DEFAULT_WEIGHTS, load_classifier, save_c
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("src", help="a classifier written by `byeglasses train-classifier`")
     ap.add_argument("--dst", default=str(DEFAULT_WEIGHTS))
     args = ap.parse_args()

@@ -18,7 +18,7 @@ LIMIT_MB = 25.0
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("src", help="a training run's model.safetensors or checkpoint.safetensors")
     ap.add_argument("--dst", default=str(DEFAULT_WEIGHTS))
     args = ap.parse_args()

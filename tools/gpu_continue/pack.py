@@ -31,7 +31,7 @@ from byeglasses.synth.cache import LandmarkCache, landmark_cache  # noqa: E402
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("faces", help="folder of glasses-free faces, e.g. ../shared/data/celebahq256/train")
     ap.add_argument("checkpoint", help="a run's checkpoint.safetensors, or a NAME_discs.safetensors that "
                                        "run.sh brought back: its discriminators are packed")
