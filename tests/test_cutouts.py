@@ -107,3 +107,47 @@ def test_frames_only_leave_a_dark_lens_out():
     depth = cv2.distanceTransform(s.glasses_mask, cv2.DIST_L2, 5)
     rim = (depth <= 4) & (np.abs(s.x.astype(int) - s.y).max(axis=2) > 80)
     assert rim.sum() > 200 and frames[rim].mean() > 0.7, "and keep the frame along the outline"
+
+
+def test_see_through_lenses_hold_the_new_face_not_the_wearer():
+    """Sunglasses drawn on the astronaut, cut out with a perfect removal: the plain matte keeps the
+    lens whole, the wearer's darkened eye included, and hides the eye of any face it is drawn on;
+    the see-through layer holds only the lens, so drawn onto a face it shows that face's own eye at
+    the lens's transmission."""
+    from byeglasses.synth.cutouts import see_through_lenses
+
+    face, lm = astronaut_face(256)
+    dist = GlassesDistribution(frame_weights={"black": 1.0}, lens_weights={"sunglasses": 1.0},
+                               shape_weights={"round": 1.0}, thickness_plastic=(0.05, 0.06), glare_count=(0, 0))
+    s = synthesize(face, lm, 2, dist=dist)
+    eyes = [lm[36:42], lm[42:48]]
+    y, mask = s.y.astype(np.float32), s.glasses_mask.astype(np.float32)
+    alpha = glasses_matte(s.x, y, mask, eyes, eyes)
+    colour, see = see_through_lenses(s.x, y, mask, alpha)
+    for eye in eyes:
+        x0, y0 = np.floor(eye.min(0)).astype(int)
+        x1, y1 = np.ceil(eye.max(0)).astype(int)
+        box = (slice(y0, y1 + 1), slice(x0, x1 + 1))
+        t = 1.0 - see[box].mean()
+        assert 0.05 < t < 0.7, f"a dark lens lets some light through: alpha {see[box].mean():.2f}"
+        assert alpha[box].min() > 0.9, "the plain matte keeps the whole lens, eye included"
+        eye_contrast = s.y[box].astype(np.float32).mean(2).std()
+        assert colour[box].mean(2).std() < 0.25 * eye_contrast, "the lens's colour holds no eye"
+        a = see[box][..., None]
+        pattern = np.where((np.indices(a.shape[:2]).sum(0) // 3) % 2 == 0, 60.0, 190.0)[..., None]  # a new face's eye
+        through = ((1.0 - a) * pattern + a * colour[box]).mean(2).std() / pattern.std()
+        assert abs(through - t) < 0.25 * t, f"drawn on a new face, its eye shows at the lens's transmission ({through:.2f})"
+        plain = ((1.0 - alpha[box][..., None]) * pattern + alpha[box][..., None] * s.x[box]).mean(2).std() / pattern.std()
+        assert plain < 0.1, "a plain full cut-out hides the new face's eye"
+    far = cv2.dilate(s.glasses_mask, np.ones((9, 9), np.uint8)) == 0
+    assert see[far].max() < 0.01
+    rim = (cv2.distanceTransform(s.glasses_mask, cv2.DIST_L2, 5) <= 3) & (alpha > 0.9)
+    assert rim.sum() > 100 and np.abs(see[rim] - alpha[rim]).mean() < 0.15, "the frame is left as it was"
+
+
+def test_see_through_needs_the_lenses(tmp_path, capsys):
+    (tmp_path / "photos").mkdir()
+    assert cli.main(["cut-glasses", str(tmp_path / "photos"), str(tmp_path / "cuts"), "--frames-only",
+                     "--see-through"]) == 2
+    assert "--see-through" in capsys.readouterr().err
+    assert not (tmp_path / "cuts").exists()

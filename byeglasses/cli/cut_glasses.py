@@ -7,7 +7,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from ..errors import InputError
+from ..errors import InputError, SettingError
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
@@ -17,6 +17,9 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--checkpoint", help="generator whose masks and output make the matte (default: the shipped one)")
     parser.add_argument("--frames-only", action="store_true",
                         help="cut the frames alone: no lens, tint, glare or sunglasses")
+    parser.add_argument("--see-through", action="store_true",
+                        help="lenses as see-through layers without their wearer's eyes: drawn onto a new face, "
+                             "a dark lens shows that face's own eyes faintly, as a real one does")
     parser.add_argument("--no-mirror", action="store_true", help="do not also write each cut-out's mirror image")
 
 
@@ -38,6 +41,8 @@ def run(args) -> int:
         raise InputError(f"{args.out_dir}: the output folder must not be the photos folder or inside it")
     if out.is_dir() and any(out.iterdir()):
         raise InputError(f"{args.out_dir}: not empty; choose a new folder (no cut-out is ever overwritten)")
+    if args.see_through and args.frames_only:
+        raise SettingError("see_through", "needs the lenses, which --frames-only leaves out")
     names = list_images(photos)
     if not names:
         raise InputError(f"{args.photos}: no images")
@@ -52,7 +57,8 @@ def run(args) -> int:
             skipped[name] = f"its cut-out {clash[0]} is already {taken[clash[0]]}'s"
             continue
         try:
-            cutout, why = cut_from_photo(remover, np.asarray(read_image(photos / name).rgb), not args.frames_only)
+            cutout, why = cut_from_photo(remover, np.asarray(read_image(photos / name).rgb), not args.frames_only,
+                                         args.see_through)
         except InputError as e:
             cutout, why = None, str(e)
         if cutout is None:

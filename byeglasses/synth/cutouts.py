@@ -37,6 +37,8 @@ DIFF_LOW, DIFF_HIGH = 12.0, 35.0  # levels from ŷ (after the lens's gain) where
 HIDDEN_EYE = 1.6  # a lens that darkens or brightens the eye by more than this hides it: kept whole there
 EYE_PAD = 0.3  # the wearer's eyes behind a clear lens, grown by this share of their width, are left out
 FRAME_BAND = (0.02, 0.035)  # lenses=False: the frame is what lies this deep (of the side) inside the outline
+SEE_SIGMA = 0.03  # see_through_lenses: the lens's transmission and colour are this smooth (of the side)
+SEE_DARK = (0.2, 0.4)  # ... and a lens that takes this much of the light (1 - t) is a lens everywhere inside
 MIN_ALPHA_AREA = 0.002  # of the crop: less than this and there are no glasses to cut out
 
 
@@ -84,6 +86,39 @@ def glasses_matte(crop: np.ndarray, y_hat: np.ndarray, glasses: np.ndarray, eyes
     return alpha.astype(np.float32)
 
 
+def see_through_lenses(crop: np.ndarray, y_hat: np.ndarray, glasses: np.ndarray, alpha: np.ndarray,
+                       threshold: float = 0.5) -> Tuple[np.ndarray, np.ndarray]:
+    """(colour (R, R, 3) float32, alpha (R, R)) of a full cut-out whose lenses hold no eyes: inside
+    each lens (deeper than FRAME_BAND within the glasses' outline) the photo is modelled as
+    x = t·face + (1 − t)·C, with the lens's transmission t = blur(x) / blur(ŷ) (grey levels, clipped
+    to 0.03..1) and its colour C = blur(x − t·ŷ) / (1 − t), both smooth (SEE_SIGMA). The layer
+    there is C at alpha 1 − t, so drawn onto a new face it shows *that* face's eyes at the lens's
+    transmission, and none of the wearer's (whose darkened eyes a plain full cut-out pastes onto
+    every face it is drawn on). Where the lens takes more than SEE_DARK of the light, alpha is
+    1 − t even where the matte had left the eye out; the frame keeps the photo's pixels."""
+    from ..pipeline.geometry import _smoothstep, fill_holes
+
+    r = crop.shape[0]
+    outline = fill_holes((glasses >= threshold).astype(np.uint8))
+    depth = cv2.distanceTransform(outline, cv2.DIST_L2, 5)
+    inner = _smoothstep(depth, FRAME_BAND[0] * r, FRAME_BAND[1] * r).astype(np.float32)
+    w = (inner > 0.5).astype(np.float32) + 1e-4  # blur within the lenses: the frame's pixels stay out
+    sigma = SEE_SIGMA * r
+    w_blur = cv2.GaussianBlur(w, (0, 0), sigma)
+
+    def blur(v):
+        return cv2.GaussianBlur(v * w, (0, 0), sigma) / w_blur
+
+    x, g = crop.astype(np.float32), y_hat.astype(np.float32)
+    t = np.clip((blur(x.mean(axis=2)) + 2.0) / (blur(g.mean(axis=2)) + 2.0), 0.03, 1.0)
+    residual = np.stack([blur(x[..., c] - t * g[..., c]) for c in range(3)], axis=2)
+    colour = np.clip(residual / np.maximum(1.0 - t, 0.05)[..., None], 0.0, 255.0)
+    lens_alpha = (1.0 - t) * np.maximum(alpha, _smoothstep(1.0 - t, *SEE_DARK))
+    new_alpha = inner * lens_alpha + (1.0 - inner) * alpha
+    new_colour = inner[..., None] * colour + (1.0 - inner[..., None]) * x
+    return new_colour.astype(np.float32), np.clip(new_alpha, 0.0, 1.0).astype(np.float32)
+
+
 def frontal_cutout(crop: np.ndarray, alpha: np.ndarray, landmarks: np.ndarray) -> Cutout:
     """The glasses of an aligned crop as a frontal RGBA image: the crop's eye centres (from its 68
     `landmarks`, crop pixels) land on the anchors, and the yaw foreshortening `render` applies to
@@ -120,9 +155,11 @@ def image_to_face(anchors: np.ndarray, g) -> np.ndarray:
     return np.concatenate([A, (dst_mid - A @ src_mid)[:, None]], 1).astype(np.float32)
 
 
-def cut_from_photo(remover, rgb: np.ndarray, lenses: bool = True) -> Tuple[Optional[Cutout], str]:
+def cut_from_photo(remover, rgb: np.ndarray, lenses: bool = True,
+                   see_through: bool = False) -> Tuple[Optional[Cutout], str]:
     """(the glasses of the largest face in an RGB photo as a frontal cut-out, why not when None).
-    A face the remover's classifier judges glasses-free is left alone, as `remove` would."""
+    A face the remover's classifier judges glasses-free is left alone, as `remove` would.
+    `see_through`: lenses without the wearer's eyes (`see_through_lenses`)."""
     from ..pipeline.remover import glasses_free_eyes
 
     prepared = remover.prepare(rgb)
@@ -141,6 +178,9 @@ def cut_from_photo(remover, rgb: np.ndarray, lenses: bool = True) -> Tuple[Optio
     alpha = glasses_matte(crop, y_hat, glasses, eyes or own_eyes, own_eyes, remover.settings.threshold, lenses)
     if (alpha >= 0.5).mean() < MIN_ALPHA_AREA:
         return None, f"no glasses to cut out ({(alpha >= 0.5).mean():.2%} of the face)"
+    if see_through and lenses:
+        colour, alpha = see_through_lenses(crop, y_hat, glasses, alpha, remover.settings.threshold)
+        return frontal_cutout(colour, alpha, lm), ""
     return frontal_cutout(crop, alpha, lm), ""
 
 
@@ -178,5 +218,5 @@ def read_anchors(path, size: Tuple[int, int]) -> Tuple[np.ndarray, bool]:
     return np.array([[0.25 * w, 0.45 * h], [0.75 * w, 0.45 * h]], np.float32), False
 
 
-__all__ = ["Cutout", "glasses_matte", "frontal_cutout", "cut_from_photo", "write_cutout", "read_anchors",
+__all__ = ["Cutout", "glasses_matte", "see_through_lenses", "frontal_cutout", "cut_from_photo", "write_cutout", "read_anchors",
            "image_to_face"]
