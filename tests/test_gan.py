@@ -132,3 +132,48 @@ def test_l1_hidden_is_checked():
     cfg.loss.l1_hidden = 1.5
     with pytest.raises(SettingError, match="l1_hidden"):
         cfg.loss.validate()
+
+
+def _small_ie():
+    torch.manual_seed(1)
+    return torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3, padding=1), torch.nn.Tanh(), torch.nn.AdaptiveAvgPool2d(4),
+                               torch.nn.Flatten(), torch.nn.Linear(128, 16)).requires_grad_(False)
+
+
+def test_region_identity_loss_looks_only_where_the_pipeline_pastes():
+    from byeglasses.model.losses import identity_loss, pasted_region, region_identity_loss
+    from byeglasses.pipeline.geometry import blend_weight
+    batch = _two_pairs(64)
+    y, m_g = batch["y"], batch["mask"][:, :1]
+    ie = _small_ie()
+    # at the model's 256 px it is the pipeline's blend region for the same mask, to within a few %
+    big = torch.nn.functional.interpolate(m_g, size=256)
+    assert abs(pasted_region(big)[0, 0].numpy() - blend_weight(big[0, 0].numpy())).max() < 0.05
+    w = pasted_region(m_g)
+    # an output wrong everywhere: the region loss sees only its pasted part, the paper's the whole
+    y_hat = (y + 0.5 * torch.randn_like(y)).clamp(-1, 1).requires_grad_(True)
+    loss = region_identity_loss(ie, y_hat, y, m_g)
+    assert 0 < loss < identity_loss(ie, y_hat, y)
+    loss.backward()
+    outside = (w == 0).expand_as(y_hat)
+    assert outside.any() and y_hat.grad[outside].abs().max() == 0  # nothing spent on pixels thrown away
+    assert y_hat.grad[~outside].abs().max() > 0
+    # changing ŷ outside the region does not change the loss; a pair without glasses adds nothing
+    other = torch.where(outside, -y_hat.detach(), y_hat.detach())
+    assert torch.allclose(region_identity_loss(ie, other, y, m_g), loss.detach())
+    assert region_identity_loss(ie, y_hat.detach(), y, torch.zeros_like(m_g)) == 0
+
+
+def test_id_region_is_used_by_the_step_and_checked():
+    terms = {}
+    for region in ("face", "glasses"):
+        torch.manual_seed(0)
+        cfg = get_preset("tiny")
+        cfg.loss.lambda_id, cfg.loss.id_region = 1.0, region
+        terms[region] = ByeGlassesGAN(cfg, identity_extractor=_small_ie()).training_step(_two_pairs(64))
+    assert 0 < terms["glasses"]["id"] < terms["face"]["id"]
+    assert torch.equal(terms["glasses"]["l1_global"], terms["face"]["l1_global"])  # only eq. 7 differs
+    cfg = get_preset("tiny")
+    cfg.loss.id_region = "eyes"
+    with pytest.raises(SettingError, match="id_region.*face, glasses"):
+        cfg.loss.validate()

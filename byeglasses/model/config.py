@@ -24,7 +24,7 @@ _RANGES: Dict[str, Dict[str, Tuple[type, Optional[float], Optional[float]]]] = {
              "lambda_seg": (float, 0, None), "lambda_id": (float, 0, None), "identity": (str, None, None),
              "id_every": (int, 1, None), "lambda_gan_real": (float, 0, None), "lambda_id_real": (float, 0, None),
              "lambda_lines_real": (float, 0, None), "lambda_keep_real": (float, 0, None),
-             "l1_hidden": (float, 0, 1)},
+             "l1_hidden": (float, 0, 1), "id_region": (str, None, None)},
     "optim": {"lr_g": (float, 0, 1), "lr_d": (float, 0, 1), "beta1": (float, 0, 1), "beta2": (float, 0, 1)},
     "train": {"batch_size": (int, 1, 65536), "steps": (int, 1, None), "checkpoint_every": (int, 1, None),
               "sample_every": (int, 1, None), "log_every": (int, 1, None),
@@ -35,6 +35,7 @@ _RANGES: Dict[str, Dict[str, Tuple[type, Optional[float], Optional[float]]]] = {
               "real_glasses": (str, None, None), "precision": (str, None, None), "ema": (float, 0, 1)},
 }
 PRECISIONS = ("auto", "bf16", "fp32")
+ID_REGIONS = ("face", "glasses")  # loss.id_region
 _OPEN = {"lr_g": "below", "lr_d": "below", "beta1": "above", "beta2": "above", "ema": "above"}
 
 
@@ -146,6 +147,11 @@ class LossConfig:
     # pulls the output to the mean of the eyes it could be (a smear), and the adversarial and identity
     # terms are left to draw them. 1 is the paper (L1 everywhere); not in the paper below 1.
     l1_hidden: float = 1.0
+    # Where eq. 7 looks: "face", the whole output ŷ (the paper), or "glasses", ŷ only where the photo
+    # pipeline would paste it (the glasses mask grown and feathered as the pipeline's blend region)
+    # and the target y elsewhere (losses.region_identity_loss), so no identity gradient goes to
+    # pixels the pipeline throws away. Not in the paper.
+    id_region: str = "face"
 
     def __post_init__(self):
         self.validate()
@@ -160,6 +166,8 @@ class LossConfig:
 
     def validate(self) -> None:
         _validate(self, "loss")
+        if self.id_region not in ID_REGIONS:
+            raise SettingError("loss.id_region", f"must be one of {', '.join(ID_REGIONS)}, got {self.id_region!r}")
 
 
 @dataclass

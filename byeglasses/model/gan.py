@@ -14,7 +14,7 @@ from torch import nn
 
 from .config import Config
 from .losses import (frame_line_targets, frame_lines_loss, hidden_weight, identity_loss, keep_loss, keep_targets,
-                     l1_global_loss, l1_local_loss, local, lsgan_d_loss, lsgan_g_loss, seg_loss)
+                     l1_global_loss, l1_local_loss, local, lsgan_d_loss, lsgan_g_loss, region_identity_loss, seg_loss)
 from .networks import Generator, PatchDiscriminator
 
 LOSS_TERMS = ("d_global", "d_local", "g_global", "g_local", "l1_global", "l1_local", "seg", "id", "g_total")
@@ -121,7 +121,12 @@ class ByeGlassesGAN(nn.Module):
         l_seg = seg_loss(m_hat, mask_target) if m_hat is not None else y.new_zeros(())
         with amp:
             use_id = lam.lambda_id and step % max(lam.id_every, 1) == 0
-            l_id = identity_loss(self.identity_extractor, y_hat, y) if use_id else y.new_zeros(())
+            if not use_id:
+                l_id = y.new_zeros(())
+            elif lam.id_region == "glasses":
+                l_id = region_identity_loss(self.identity_extractor, y_hat, y, m_g)
+            else:
+                l_id = identity_loss(self.identity_extractor, y_hat, y)
             g_real = (lsgan_g_loss(self.disc_global(y_real)) if real and lam.lambda_gan_real > 0
                       else y.new_zeros(()))
             id_real = (identity_loss(self.identity_extractor, y_real, x_real)

@@ -3,6 +3,7 @@ and keeping what the lens blend keeps), each a small pure function."""
 
 from __future__ import annotations
 
+import math
 from typing import Optional
 
 import numpy as np
@@ -76,6 +77,44 @@ def identity_loss(identity_extractor: Optional[torch.nn.Module], y_hat: torch.Te
     with torch.no_grad():
         target = identity_extractor(y)
     return (identity_extractor(y_hat) - target).norm(dim=1).mean()
+
+
+# The region loss.id_region="glasses" applies eq. 7 to: the photo pipeline's blend region at its
+# defaults (RemovalSettings.dilate and .feather), as shares of the crop side.
+ID_REGION_DILATE = 0.03
+ID_REGION_FEATHER = 0.015
+
+
+def pasted_region(glasses_mask: torch.Tensor, dilate: float = ID_REGION_DILATE,
+                  feather: float = ID_REGION_FEATHER) -> torch.Tensor:
+    """(B,1,H,W) weight in [0, 1] of what the photo pipeline pastes for a glasses mask (B,1,H,W):
+    the mask at or above 0.5, grown by `dilate`·H (a disk) and
+    feathered by a Gaussian of sigma `feather`·H, as `geometry.blend_weight` does. No gradient."""
+    with torch.no_grad():
+        r = glasses_mask.shape[-2]
+        region = (glasses_mask.float() >= 0.5).float()
+        k = max(1, int(round(dilate * r)))
+        t = torch.arange(-k, k + 1, dtype=region.dtype, device=region.device)
+        disk = ((t.view(-1, 1) / (k + 0.5)) ** 2 + (t.view(1, -1) / (k + 0.5)) ** 2 <= 1).to(region.dtype)
+        region = (F.conv2d(region, disk.view(1, 1, 2 * k + 1, 2 * k + 1), padding=k) > 0.5).to(region.dtype)
+        sigma = max(feather * r, 0.5)
+        half = int(math.ceil(3 * sigma))
+        t = torch.arange(-half, half + 1, dtype=region.dtype, device=region.device)
+        g = torch.exp(-0.5 * (t / sigma) ** 2)
+        g = g / g.sum()
+        pad = F.pad(region, (half, half, half, half), mode="replicate")
+        out = F.conv2d(F.conv2d(pad, g.view(1, 1, 1, -1)), g.view(1, 1, -1, 1))
+        return out.clamp(0, 1)
+
+
+def region_identity_loss(identity_extractor: Optional[torch.nn.Module], y_hat: torch.Tensor, y: torch.Tensor,
+                         glasses_mask: torch.Tensor) -> torch.Tensor:
+    """Eq. 7 on what the photo pipeline keeps of ŷ (loss.id_region="glasses"): the identity of
+    w·ŷ + (1 − w)·y, w = pasted_region(glasses_mask), against y's. Pixels outside the pasted region
+    get no identity gradient (the pipeline puts the photo's own pixels there), and a pair without
+    glasses (an empty mask) adds nothing."""
+    w = pasted_region(glasses_mask).to(y_hat.dtype)
+    return identity_loss(identity_extractor, w * y_hat + (1 - w) * y.to(y_hat.dtype), y)
 
 
 def _hats(image: torch.Tensor, width: float):
