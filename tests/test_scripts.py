@@ -47,6 +47,8 @@ def test_every_script_runs_through_run_script():
 @pytest.mark.parametrize("argv, names", [
     (["benchmarks/bench_real.py", "--glasses", "{tmp}/nowhere", "--plain", "{tmp}"], "{tmp}/nowhere: not a folder"),
     (["benchmarks/bench_classifier.py", "--glasses", "{tmp}", "--plain", "{tmp}/nowhere"], "not a folder"),
+    (["benchmarks/real_frames_paired.py", "{tmp}/nowhere", "--model", "a=default", "--model", "b=default"],
+     "{tmp}/nowhere: not a folder"),
     (["tools/package_model.py", "{tmp}/none.safetensors", "--dst", "{tmp}/out.safetensors"],
      "{tmp}/none.safetensors: no such checkpoint file"),
 ])
