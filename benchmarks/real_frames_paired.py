@@ -58,7 +58,7 @@ def main() -> None:
     for name in tqdm(names, desc="photos", unit="photo", file=sys.stderr):
         try:
             image = read_rgb(folder / name)
-        except Exception as err:  # a file that does not decode is reported and skipped
+        except (ByeGlassesError, OSError) as err:  # a file that cannot be read is reported and skipped
             skipped.append(f"{name}: {err}")
             continue
         judged = judge_face(image)
@@ -81,8 +81,7 @@ def main() -> None:
         d = table[b] - table[a]
         print(f"| {b} − {a} | {d.mean():+.4f} ± {d.std(ddof=1) / np.sqrt(len(d)):.4f} | {(d < 0).sum()} / {(d > 0).sum()} |")
     if args.out:
-        write_text(args.out, json.dumps({"models": dict(args.model), "per_photo": rows,
-                                                "skipped": skipped}, indent=1))
+        write_text(args.out, json.dumps({"models": dict(args.model), "per_photo": rows, "skipped": skipped}, indent=1))
     print(f"done: {len(rows)} of {len(names)} photos scored with {len(removers)} models"
           + (f"; skipped {len(skipped)}: " + "; ".join(skipped[:5]) + (" ..." if len(skipped) > 5 else "") if skipped else ""))
 

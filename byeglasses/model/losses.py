@@ -79,17 +79,16 @@ def identity_loss(identity_extractor: Optional[torch.nn.Module], y_hat: torch.Te
     return (identity_extractor(y_hat) - target).norm(dim=1).mean()
 
 
-# The region loss.id_region="glasses" applies eq. 7 to: the photo pipeline's blend region at its
-# defaults (RemovalSettings.dilate and .feather), as shares of the crop side.
-ID_REGION_DILATE = 0.03
-ID_REGION_FEATHER = 0.015
-
-
-def pasted_region(glasses_mask: torch.Tensor, dilate: float = ID_REGION_DILATE,
-                  feather: float = ID_REGION_FEATHER) -> torch.Tensor:
+def pasted_region(glasses_mask: torch.Tensor, dilate: Optional[float] = None,
+                  feather: Optional[float] = None) -> torch.Tensor:
     """(B,1,H,W) weight in [0, 1] of what the photo pipeline pastes for a glasses mask (B,1,H,W):
     the mask at or above 0.5, grown by `dilate`·H (a disk) and
-    feathered by a Gaussian of sigma `feather`·H, as `geometry.blend_weight` does. No gradient."""
+    feathered by a Gaussian of sigma `feather`·H, as `geometry.blend_weight` does, with the same
+    defaults (`geometry.BLEND_DILATE`, `BLEND_FEATHER`). No gradient."""
+    from ..pipeline.geometry import BLEND_DILATE, BLEND_FEATHER
+
+    dilate = BLEND_DILATE if dilate is None else dilate
+    feather = BLEND_FEATHER if feather is None else feather
     with torch.no_grad():
         r = glasses_mask.shape[-2]
         region = (glasses_mask.float() >= 0.5).float()

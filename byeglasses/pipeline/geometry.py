@@ -125,7 +125,14 @@ def unalign(crop: np.ndarray, alignment: Alignment, box: Box, interpolation: int
                           borderMode=cv2.BORDER_CONSTANT, borderValue=0)
 
 
-def blend_weight(glasses: np.ndarray, threshold: float = 0.5, dilate: float = 0.03, feather: float = 0.015) -> np.ndarray:
+# The blend region's growth and feathering by default, as shares of the crop side: RemovalSettings'
+# defaults, and the region training's loss.id_region="glasses" applies eq. 7 to (model/losses.py).
+BLEND_DILATE = 0.03
+BLEND_FEATHER = 0.015
+
+
+def blend_weight(glasses: np.ndarray, threshold: float = 0.5, dilate: float = BLEND_DILATE,
+                 feather: float = BLEND_FEATHER) -> np.ndarray:
     """(R, R) blend weight in [0, 1] from the predicted glasses probability (R, R): the region
     at or above `threshold`, dilated by `dilate`·R pixels and feathered by a Gaussian of sigma
     `feather`·R, so that the frames' surroundings (shadows, reflections) are replaced too."""

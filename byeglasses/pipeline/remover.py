@@ -14,8 +14,8 @@ import numpy as np
 import torch
 
 from ..errors import SettingError
-from .geometry import (align, blend_weight, change_weight, correct_lens, estimate_alignment, frame_lines, lens_keep,
-                       local_mean, match_colour, paste_back, unalign)
+from .geometry import (BLEND_DILATE, BLEND_FEATHER, align, blend_weight, change_weight, correct_lens,
+                       estimate_alignment, frame_lines, lens_keep, local_mean, match_colour, paste_back, unalign)
 from .imageio import Photo, from_array, read_image
 
 # dlib's HOG detector finds faces from about 80 px: the photo is shrunk so that the smallest
@@ -117,8 +117,8 @@ class RemovalSettings:
     min_area: float = MIN_AREA  # faces with a smaller glasses area (fraction of the crop) are left alone
     min_change: float = MIN_CHANGE  # faces the generator would change less (levels of 255) are left alone
     min_face: Optional[float] = None  # smallest face box searched for and processed, in pixels; None: auto
-    dilate: float = 0.03  # growth of the blend region, fraction of the crop side
-    feather: float = 0.015  # softness of the blend region's edge, fraction of the crop side
+    dilate: float = BLEND_DILATE  # growth of the blend region, fraction of the crop side
+    feather: float = BLEND_FEATHER  # softness of the blend region's edge, fraction of the crop side
     cnn_fallback: bool = True  # run dlib's CNN detector on photos where HOG finds no face
     passes: int = 2  # faces still judged as wearing glasses after a pass go through the generator again, up to this
     # leave a face alone when the model would have to invent its eyes (the first pass's eyes_kept below
