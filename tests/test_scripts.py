@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from byeglasses.errors import InputError, SettingError, run_script
@@ -49,6 +50,8 @@ def test_every_script_runs_through_run_script():
     (["benchmarks/bench_classifier.py", "--glasses", "{tmp}", "--plain", "{tmp}/nowhere"], "not a folder"),
     (["benchmarks/real_frames_paired.py", "{tmp}/nowhere", "--model", "a=default", "--model", "b=default"],
      "{tmp}/nowhere: not a folder"),
+    (["benchmarks/fv_synthetic_glasses.py", "{tmp}/nowhere", "--out", "{tmp}/out.json"],
+     "{tmp}/nowhere: has no plain"),
     (["tools/package_model.py", "{tmp}/none.safetensors", "--dst", "{tmp}/out.safetensors"],
      "{tmp}/none.safetensors: no such checkpoint file"),
 ])
@@ -78,3 +81,39 @@ def test_every_script_says_what_it_does_in_its_help(monkeypatch, capsys):
         assert done.value.code == 0, script
         out = capsys.readouterr().out
         assert doc.strip() in out, f"{script.name}: --help does not hold its docstring"
+
+
+def test_synthetic_glasses_benchmark_knows_the_answer(celeba, tmp_path):
+    """benchmarks/fv_synthetic_glasses.py on three fv-dev people: the lens kinds are the ones asked
+    for, the clean photo is its own ceiling, and the oracle that puts back what the glasses hid
+    lands nearer the clean photo than the glasses on."""
+    import importlib.util
+    import json
+
+    pairs = json.loads((celeba / "fv-dev" / "pairs.json").read_text())
+    chosen = {p: e for p, e in sorted(pairs.items()) if len(e["plain"]) >= 3}
+    chosen = dict(list(chosen.items())[:3])
+    (tmp_path / "fv" / "plain").mkdir(parents=True)
+    for entry in chosen.values():
+        for stem in entry["plain"]:
+            (tmp_path / "fv" / "plain" / f"{stem}.jpg").symlink_to(celeba / "fv-dev" / "plain" / f"{stem}.jpg")
+    (tmp_path / "fv" / "pairs.json").write_text(json.dumps(chosen))
+    spec = importlib.util.spec_from_file_location("fv_synthetic_glasses", ROOT / "benchmarks/fv_synthetic_glasses.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    out = tmp_path / "synthetic.json"
+    assert module.main([str(tmp_path / "fv"), "--out", str(out)]) == 0
+    report = json.loads(out.read_text())
+    assert report["people"] == 3 and not report["skipped"]
+    for kind in module.KINDS:
+        rows = report["rows"][kind]
+        assert [r["params"]["lens"] for r in rows] == [kind] * 3
+        for r in rows:
+            assert r["to_clean"]["clean"] == 0.0
+            assert r["to_clean"]["hidden restored"] < r["to_clean"]["glasses on"]
+        figures = report["by_lens"][kind]
+        assert figures["cost"]["mean"] == pytest.approx(
+            np.mean([r["genuine"]["glasses on"] - r["genuine"]["clean"] for r in rows]), abs=1e-3)
+        assert figures["glasses on"]["still_glasses"] > figures["after removal"]["still_glasses"]
+    with pytest.raises(module.ByeGlassesError, match="exists"):
+        module.main([str(tmp_path / "fv"), "--out", str(out)])
