@@ -382,3 +382,29 @@ def test_dark_prefill_trial_changes_only_the_glasses_region():
     assert np.abs(dark[15, 20].astype(int) - 30 * trial.DARKEN).max() <= 1 and (dark[35, 35] == 200).all()
     filled = trial.changed_region(rgb, glasses, "telea")
     assert filled[15, 20].min() > 150 and (filled[35, 35] == 200).all()  # the lens filled from the skin around it
+
+
+def test_refraction_trial_rescales_only_around_the_eyes():
+    import argparse
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "trial_refraction.py"
+    spec = importlib.util.spec_from_file_location("trial_refraction", path)
+    trial = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(trial)
+    rgb = np.full((120, 160, 3), 200, np.uint8)
+    landmarks = np.zeros((68, 2), np.float32)
+    for centre, sl in (((50.0, 60.0), slice(36, 42)), ((110.0, 60.0), slice(42, 48))):
+        angles = np.linspace(0, 2 * np.pi, 6, endpoint=False)  # eye corners 20 px apart
+        landmarks[sl] = np.stack([centre[0] - 10 * np.cos(angles), centre[1] + 4 * np.sin(angles)], 1)
+    rgb[58:63, 54:57] = 0  # a dark mark 5 px right of the left eye's centre
+    rgb[5:10, 5:10] = 0  # and one far from both eyes
+    assert np.array_equal(trial.rescale_eyes(rgb, landmarks, 1.0), rgb)
+    bigger = trial.rescale_eyes(rgb, landmarks, 1.1)
+    cols = np.where(bigger[60, 40:70, 0] < 100)[0] + 40
+    assert cols.min() >= 54 and cols.max() >= 57 and len(cols) > 3  # its far edge moved out, and it widened
+    assert np.array_equal(bigger[:30], rgb[:30]) and np.array_equal(bigger[:, :25], rgb[:, :25])
+    with pytest.raises(argparse.ArgumentTypeError, match="0.8..1.25"):
+        trial.factors("1.5")
+    with pytest.raises(argparse.ArgumentTypeError, match="not a comma-separated"):
+        trial.factors("big")

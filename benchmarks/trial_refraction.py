@@ -1,0 +1,126 @@
+r"""A trial that was not kept (docs/verification.md, "Undoing the lenses' refraction, tried"):
+prescription lenses shrink (minus lenses, short sight) or enlarge (plus lenses) what lies behind
+them about the lens centre, and the lens blend keeps the photo's own pixels behind clear lenses, so
+the eyes keep the lens's scale. After the default pipeline, each face's eye regions are rescaled
+by a factor k about the eye centre (`rescale_eyes`: fully within INNER of the radius, blending to
+no change at the radius, one eye-corner distance), for each k asked, and scored against the
+defaults in one run of the verification benchmark:
+
+    python benchmarks/trial_refraction.py ../shared/data/celebahq256/fv-dev --k 0.95,1.05,1.1 \
+        --count 80 --out fv_refraction_first80.json --lens-labels benchmarks/fv_dev_lens_labels.json
+
+If the lenses' scale cost the judge, some k > 1 would bring clear-lens probes closer to their
+person and leave dark (plano) lenses alone. The last method, "glasses on, k", rescales the
+unchanged photo, for comparison.
+"""
+
+import argparse
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+INNER = 0.55  # share of the radius rescaled fully; beyond it the rescaling fades out smoothly
+
+
+def rescale_eyes(rgb: np.ndarray, landmarks: np.ndarray, k: float, inner: float = INNER) -> np.ndarray:
+    """`rgb` with the region around each eye (68-point `landmarks`, photo pixels) rescaled by `k`
+    about the eye's centre (mean of its six points) within one eye-corner distance R: a point at
+    distance r < inner·R from the centre shows what was at r/k (k > 1 enlarges), and beyond R
+    nothing moves; in between the factor blends smoothly (no fold for 0.8 <= k <= 1.25)."""
+    h, w = rgb.shape[:2]
+    ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
+    map_x, map_y = xs.copy(), ys.copy()
+    for eye in (landmarks[36:42], landmarks[42:48]):
+        c = eye.mean(0)
+        radius = float(np.linalg.norm(eye[3] - eye[0]))
+        dx, dy = xs - c[0], ys - c[1]
+        r = np.sqrt(dx * dx + dy * dy) / max(radius, 1e-6)
+        t = np.clip((1.0 - r) / (1.0 - inner), 0.0, 1.0)
+        s = 1.0 + (1.0 / k - 1.0) * t * t * (3.0 - 2.0 * t)
+        inside = r < 1.0
+        map_x = np.where(inside, c[0] + dx * s, map_x)
+        map_y = np.where(inside, c[1] + dy * s, map_y)
+    return cv2.remap(rgb, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+
+
+def factors(text: str):
+    try:
+        ks = [float(v) for v in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--k {text!r}: not a comma-separated list of numbers") from None
+    if not ks or not all(0.8 <= k <= 1.25 for k in ks):
+        raise argparse.ArgumentTypeError(f"--k {text!r}: each factor must be within 0.8..1.25")
+    return ks
+
+
+def main(argv=None) -> int:
+    from byeglasses.errors import ByeGlassesError
+    from byeglasses.evaluation.frames import FramesLeft
+    from byeglasses.evaluation.verification import (markdown_table, paired_by_lens, read_lens_labels,
+                                                    run_verification)
+    from byeglasses.files import atomic_write
+    from byeglasses.pipeline.remover import GlassesRemover
+    from byeglasses.synth.cache import default_cache_path
+
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("folder", help="fv-dev style folder: glasses/, plain/, pairs.json")
+    ap.add_argument("--k", type=factors, default=[0.95, 1.05, 1.1], help="factors, comma-separated (default 0.95,1.05,1.1)")
+    ap.add_argument("--out", required=True, help="JSON to write (must not exist); the table goes beside it as .md")
+    ap.add_argument("--lens-labels")
+    ap.add_argument("--count", type=int)
+    ap.add_argument("--start", type=int, default=0)
+    args = ap.parse_args(argv)
+    out, folder = Path(args.out), Path(args.folder)
+    try:
+        if out.exists() or out.with_suffix(".md").exists():
+            raise ByeGlassesError(f"--out {out}: exists; choose a new name")
+        remover = GlassesRemover()
+        last = {}
+
+        def removed(rgb):  # each method of a probe starts from the same pipeline run
+            if last.get("rgb") is not rgb:
+                last.update(rgb=rgb, result=remover.remove(rgb))
+            return last["result"]
+
+        def trial(k, on=False):
+            def method(rgb):
+                result = removed(rgb)
+                image = rgb if on else result.image
+                for face in result.faces:
+                    image = rescale_eyes(image, face.landmarks, k)
+                return image
+            return method
+
+        methods = {"after removal": lambda rgb: removed(rgb).image}
+        methods.update({f"rescaled {k}": trial(k) for k in args.k})
+        methods[f"glasses on, rescaled {args.k[-1]}"] = trial(args.k[-1], on=True)
+        cache = default_cache_path(folder / "plain")
+        result = run_verification(folder / "glasses", folder / "plain", folder / "pairs.json", methods,
+                                  glasses_judge=remover.judge, limit=args.count, start=args.start,
+                                  cache=cache.parent.parent / "verification" / cache.name,
+                                  lens_labels=read_lens_labels(args.lens_labels) if args.lens_labels else None,
+                                  frames=FramesLeft(device=str(remover.device)))
+    except ByeGlassesError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    import json
+
+    table = markdown_table(result)
+    atomic_write(out, lambda tmp: Path(tmp).write_text(json.dumps(result, indent=1)))
+    atomic_write(out.with_suffix(".md"), lambda tmp: Path(tmp).write_text(table))
+    print(table)
+    for kind, paired in (paired_by_lens(result) or {}).items():
+        for name, row in paired["methods"].items():
+            g = row.get("genuine_distance")
+            if g and g["se"] is not None:
+                print(f"{kind:>9}: {name} - after removal, genuine distance per probe "
+                      f"{g['mean']:+.4f} ± {g['se']:.4f} ({g['probes']} probes)")
+    return 0
+
+
+if __name__ == "__main__":
+    from byeglasses.errors import run_script
+
+    sys.exit(run_script(main, "trial_refraction.py"))
