@@ -246,3 +246,54 @@ def test_insightface_wrong_shapes_are_reported(tmp_path):
     (tmp_path / "junk.pth").write_bytes(b"PK" + os.urandom(300))
     with pytest.raises(CheckpointError, match="junk.pth"):
         load_identity_extractor(str(tmp_path / "junk.pth"), 112)
+
+
+def test_identity_feature_term_sees_where_the_faces_differ():
+    """loss.lambda_id_feat: one pass gives eq. 7 and the feature distance; both are zero for the
+    target itself, the embedding is the one `forward` gives, the feature distance grows with the
+    change, and its gradient reaches the image."""
+    _dlib_model()
+    from byeglasses.model.losses import identity_feature_losses
+
+    extractor = load_identity_extractor("dlib", 64, "cpu")
+    torch.manual_seed(0)
+    y = torch.nn.functional.interpolate(torch.rand(2, 3, 8, 8) * 2 - 1, size=64, mode="bilinear",
+                                        align_corners=False)
+    l_id, l_feat = identity_feature_losses(extractor, y.clone(), y)
+    assert float(l_id) < 1e-5 and float(l_feat) < 1e-5
+    emb, feats = extractor.features(y)
+    assert torch.allclose(emb, extractor(y), atol=1e-5)
+    assert [f.shape[1] for f in feats] == [32, 32, 64, 128, 256, 256]  # the stem, then each resolution
+    def darkened(amount):  # a band across the eyes, `amount` of the way to near black
+        out = y.clone()
+        out[:, :, 24:34, 18:46] += amount * (-0.9 - out[:, :, 24:34, 18:46])
+        return out
+
+    half = identity_feature_losses(extractor, darkened(0.5), y)[1]
+    y_hat = darkened(1.0).requires_grad_(True)
+    l_id, l_feat = identity_feature_losses(extractor, y_hat, y)
+    assert float(l_feat) > float(half) > 0.01 and float(l_id) > 0
+    l_feat.backward()
+    assert torch.isfinite(y_hat.grad).all() and y_hat.grad.abs().sum() > 0
+
+
+def test_identity_feature_term_in_a_training_step_and_its_setting():
+    _dlib_model()
+    from byeglasses.errors import SettingError
+    from byeglasses.model.config import get_preset
+    from byeglasses.model.gan import ByeGlassesGAN
+
+    cfg = get_preset("tiny")
+    cfg.loss.lambda_id_feat, cfg.loss.id_every = 1.0, 2
+    pool = torch.nn.Sequential(torch.nn.AdaptiveAvgPool2d(4), torch.nn.Flatten(), torch.nn.Linear(48, 16))
+    with pytest.raises(SettingError, match="lambda_id_feat"):
+        ByeGlassesGAN(cfg, identity_extractor=pool)
+    torch.manual_seed(0)
+    gan = ByeGlassesGAN(cfg, identity_extractor=load_identity_extractor("dlib", 64, "cpu"))
+    y = torch.rand(2, 3, 64, 64) * 2 - 1
+    mask = torch.zeros(2, 2, 64, 64)
+    mask[:, 0, 20:32, 12:52] = 1
+    mask[:, 1, 8:, 8:56] = 1
+    x = torch.where(mask[:, :1].bool(), torch.full_like(y, -0.9), y)
+    used = [float(gan.training_step({"x": x, "y": y, "mask": mask}, step=s)["id_feat"]) > 0 for s in range(2)]
+    assert used == [True, False]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Optional
+from typing import List, Optional, Tuple
 
 import numpy as np
 import torch
@@ -32,6 +32,12 @@ class DlibIdentity(nn.Module):
 
     def forward(self, crops: torch.Tensor, landmarks: Optional[torch.Tensor] = None) -> torch.Tensor:
         return F.normalize(self.net(self.warp(crops, landmarks)), dim=1)
+
+    def features(self, crops: torch.Tensor) -> Tuple[torch.Tensor, List[torch.Tensor]]:
+        """(unit embeddings (B, 128), the network's activations at each resolution; see
+        `DlibFaceNet.forward_features`), from one pass."""
+        descriptors, feats = self.net.forward_features(self.warp(crops))
+        return F.normalize(descriptors, dim=1), feats
 
 
 class ArcFaceAligned(nn.Module):

@@ -234,10 +234,19 @@ class DlibFaceNet(nn.Module):
         self.fc = nn.Linear(cin, dim, bias=False)
 
     def forward(self, chips: torch.Tensor) -> torch.Tensor:
+        return self.forward_features(chips)[0]
+
+    def forward_features(self, chips: torch.Tensor) -> Tuple[torch.Tensor, List[torch.Tensor]]:
+        """(descriptors (B, 128), [the activations at the end of each resolution: after the stem's
+        pooling and after the last block before each downsampling and at the end])."""
         x = (chips - self.means) / 256.0
         x = F.max_pool2d(F.relu(self.stem(x)), 3, 2)
-        x = self.blocks(x)
-        return self.fc(x.mean(dim=(2, 3)))
+        features = [x]
+        for i, block in enumerate(self.blocks):
+            x = block(x)
+            if i + 1 == len(self.blocks) or self.blocks[i + 1].down:
+                features.append(x)
+        return self.fc(x.mean(dim=(2, 3))), features
 
     @classmethod
     def from_parsed(cls, net: DlibNetwork, path: str = "dlib model") -> "DlibFaceNet":

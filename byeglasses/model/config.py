@@ -24,7 +24,8 @@ _RANGES: Dict[str, Dict[str, Tuple[type, Optional[float], Optional[float]]]] = {
              "lambda_seg": (float, 0, None), "lambda_id": (float, 0, None), "identity": (str, None, None),
              "id_every": (int, 1, None), "lambda_gan_real": (float, 0, None), "lambda_id_real": (float, 0, None),
              "lambda_lines_real": (float, 0, None), "lambda_keep_real": (float, 0, None),
-             "l1_hidden": (float, 0, 1), "id_region": (str, None, None)},
+             "l1_hidden": (float, 0, 1), "id_region": (str, None, None),
+             "lambda_id_feat": (float, 0, None)},
     "optim": {"lr_g": (float, 0, 1), "lr_d": (float, 0, 1), "beta1": (float, 0, 1), "beta2": (float, 0, 1)},
     "train": {"batch_size": (int, 1, 65536), "steps": (int, 1, None), "checkpoint_every": (int, 1, None),
               "sample_every": (int, 1, None), "log_every": (int, 1, None),
@@ -152,6 +153,10 @@ class LossConfig:
     # and the target y elsewhere (losses.region_identity_loss), so no identity gradient goes to
     # pixels the pipeline throws away. Not in the paper.
     id_region: str = "face"
+    # The identity network's activations before pooling, ŷ's against y's at each resolution (a
+    # normalised L1, losses.identity_feature_losses), on the same output and steps as eq. 7: eq. 7
+    # compares only the pooled embedding. Needs loss.identity="dlib". Not in the paper; 0 is off.
+    lambda_id_feat: float = 0.0
 
     def __post_init__(self):
         self.validate()

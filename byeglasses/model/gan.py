@@ -12,9 +12,12 @@ from typing import Dict, Optional
 import torch
 from torch import nn
 
+from ..errors import SettingError
 from .config import Config
-from .losses import (frame_line_targets, frame_lines_loss, hidden_weight, identity_loss, keep_loss, keep_targets,
-                     l1_global_loss, l1_local_loss, local, lsgan_d_loss, lsgan_g_loss, region_identity_loss, seg_loss)
+from .losses import (frame_line_targets, frame_lines_loss, hidden_weight, identity_feature_losses, identity_loss,
+                     keep_loss, keep_targets,
+                     l1_global_loss, l1_local_loss, local, lsgan_d_loss, lsgan_g_loss, pasted_composite, region_identity_loss,
+                     seg_loss)
 from .networks import Generator, PatchDiscriminator
 
 LOSS_TERMS = ("d_global", "d_local", "g_global", "g_local", "l1_global", "l1_local", "seg", "id", "g_total")
@@ -49,6 +52,9 @@ class ByeGlassesGAN(nn.Module):
         self.__dict__["identity_extractor"] = identity_extractor
         if identity_extractor is not None:
             identity_extractor.eval().requires_grad_(False)
+        if config.loss.lambda_id_feat > 0 and not hasattr(identity_extractor, "features"):
+            raise SettingError("loss.lambda_id_feat", "needs an identity network that gives its activations: "
+                               "loss.identity=dlib (the default)")
         if device is not None:
             self.to(device)
         if config.train.channels_last:
@@ -120,9 +126,13 @@ class ByeGlassesGAN(nn.Module):
         l1_l = l1_local_loss(y_hat, y, m_g, weight)
         l_seg = seg_loss(m_hat, mask_target) if m_hat is not None else y.new_zeros(())
         with amp:
-            use_id = lam.lambda_id and step % max(lam.id_every, 1) == 0
+            use_id = (lam.lambda_id or lam.lambda_id_feat) and step % max(lam.id_every, 1) == 0
+            l_feat = y.new_zeros(())
             if not use_id:
                 l_id = y.new_zeros(())
+            elif lam.lambda_id_feat > 0:
+                seen = pasted_composite(y_hat, y, m_g) if lam.id_region == "glasses" else y_hat
+                l_id, l_feat = identity_feature_losses(self.identity_extractor, seen, y)
             elif lam.id_region == "glasses":
                 l_id = region_identity_loss(self.identity_extractor, y_hat, y, m_g)
             else:
@@ -143,7 +153,7 @@ class ByeGlassesGAN(nn.Module):
                 keep_real = keep_loss(y_real, *keep_targets(x_real, y_real, m_real[:, 0], batch["eyes_real"], lines))
         g_total = (lam.lambda_gan_global * g_global + lam.lambda_gan_local * g_local
                    + lam.lambda_l1_global * l1_g + lam.lambda_l1_local * l1_l
-                   + lam.lambda_seg * l_seg + lam.lambda_id * l_id.float()
+                   + lam.lambda_seg * l_seg + lam.lambda_id * l_id.float() + lam.lambda_id_feat * l_feat.float()
                    + lam.lambda_gan_real * g_real.float() + lam.lambda_id_real * id_real.float()
                    + lam.lambda_lines_real * lines_real + lam.lambda_keep_real * keep_real)
         g_total.backward()
@@ -151,6 +161,8 @@ class ByeGlassesGAN(nn.Module):
 
         terms = (d_global, d_local, g_global, g_local, l1_g, l1_l, l_seg, l_id, g_total)
         out = {name: t.detach().float() for name, t in zip(LOSS_TERMS, terms)}
+        if lam.lambda_id_feat > 0:
+            out["id_feat"] = l_feat.detach().float()
         if real:
             out.update({name: t.detach().float()
                         for name, t in zip(REAL_TERMS, (d_real, g_real, id_real, lines_real, keep_real))})

@@ -4,7 +4,7 @@ and keeping what the lens blend keeps), each a small pure function."""
 from __future__ import annotations
 
 import math
-from typing import Optional
+from typing import Optional, Tuple
 
 import numpy as np
 import torch
@@ -106,14 +106,35 @@ def pasted_region(glasses_mask: torch.Tensor, dilate: Optional[float] = None,
         return out.clamp(0, 1)
 
 
+def identity_feature_losses(identity_extractor: torch.nn.Module, y_hat: torch.Tensor,
+                            y: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+    """(eq. 7, the identity network's feature distance) from one pass of ŷ through a frozen
+    extractor with a `features` method (`identity.DlibIdentity`). The feature distance is the mean
+    over the network's resolutions of mean|f(ŷ) − f(y)| / mean|f(y)|: where eq. 7 compares only the
+    pooled 128-d embedding, this compares the activations before pooling, so a wrong brow, lid or
+    eye is seen where it is. Not in the paper (loss.lambda_id_feat)."""
+    with torch.no_grad():
+        target, target_feats = identity_extractor.features(y)
+    embedding, feats = identity_extractor.features(y_hat)
+    l_id = (embedding - target).norm(dim=1).mean()
+    l_feat = torch.stack([(f - t).abs().mean() / (t.abs().mean() + 1e-6)
+                          for f, t in zip(feats, target_feats)]).mean()
+    return l_id, l_feat
+
+
+def pasted_composite(y_hat: torch.Tensor, y: torch.Tensor, glasses_mask: torch.Tensor) -> torch.Tensor:
+    """w·ŷ + (1 − w)·y, w = pasted_region(glasses_mask): what the photo pipeline keeps of ŷ."""
+    w = pasted_region(glasses_mask).to(y_hat.dtype)
+    return w * y_hat + (1 - w) * y.to(y_hat.dtype)
+
+
 def region_identity_loss(identity_extractor: Optional[torch.nn.Module], y_hat: torch.Tensor, y: torch.Tensor,
                          glasses_mask: torch.Tensor) -> torch.Tensor:
     """Eq. 7 on what the photo pipeline keeps of ŷ (loss.id_region="glasses"): the identity of
     w·ŷ + (1 − w)·y, w = pasted_region(glasses_mask), against y's. Pixels outside the pasted region
     get no identity gradient (the pipeline puts the photo's own pixels there), and a pair without
     glasses (an empty mask) adds nothing."""
-    w = pasted_region(glasses_mask).to(y_hat.dtype)
-    return identity_loss(identity_extractor, w * y_hat + (1 - w) * y.to(y_hat.dtype), y)
+    return identity_loss(identity_extractor, pasted_composite(y_hat, y, glasses_mask), y)
 
 
 def _hats(image: torch.Tensor, width: float):
