@@ -31,12 +31,11 @@ def main(argv=None) -> int:
     from tqdm import tqdm
 
     from byeglasses.errors import ByeGlassesError
-    from byeglasses.evaluation.verification import (list_photos, judge_face, plain_descriptors, read_judged, read_lens_labels,
+    from byeglasses.evaluation.verification import (gallery_cache, list_photos, judge_face, plain_descriptors, read_judged, read_lens_labels,
                                                     read_pairs, roc_auc)
     from byeglasses.files import atomic_write
     from byeglasses.pipeline.remover import EYES_INVENTED
     from byeglasses.pipeline.remover import GlassesRemover, RemovalSettings
-    from byeglasses.synth.cache import default_cache_path
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("folder")
@@ -56,8 +55,7 @@ def main(argv=None) -> int:
         return 2
     plain, plain_person, todo, _ = list_photos(folder / "glasses", folder / "plain", pairs)
     todo = todo[:args.count] if args.count else todo
-    cache = default_cache_path(folder / "plain")
-    descs = plain_descriptors(plain, cache.parent.parent / "verification" / cache.name)
+    descs = plain_descriptors(plain, gallery_cache(folder / "plain"))
     keep = [i for i, p in enumerate(plain) if descs[p] is not None]
     gallery = np.stack([descs[plain[i]] for i in keep])
     gallery_person = np.array([plain_person[i] for i in keep])

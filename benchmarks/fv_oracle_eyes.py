@@ -37,7 +37,7 @@ import cv2
 import numpy as np
 
 from byeglasses.errors import ByeGlassesError
-from byeglasses.evaluation.verification import (LENS_CLASSES, _read, list_photos, eye_outlines, judge_face,
+from byeglasses.evaluation.verification import (LENS_CLASSES, _read, gallery_cache, list_photos, eye_outlines, judge_face,
                                                 plain_descriptors, read_judged, read_lens_labels, read_pairs,
                                                 verification_metrics)
 from byeglasses.files import atomic_write
@@ -134,7 +134,6 @@ def main(argv=None) -> int:
     from tqdm import tqdm
 
     from byeglasses.pipeline.remover import GlassesRemover, RemovalSettings
-    from byeglasses.synth.cache import default_cache_path
 
     folder, out_path = Path(args.folder), Path(args.out)
     for sub in ("glasses", "plain", "pairs.json"):
@@ -151,8 +150,7 @@ def main(argv=None) -> int:
     plain, plain_person, todo, _ = list_photos(folder / "glasses", folder / "plain", pairs)
     todo = todo[:args.count] if args.count else todo
     t0 = time.perf_counter()
-    cache = default_cache_path(folder / "plain")
-    descs = plain_descriptors(plain, cache.parent.parent / "verification" / cache.name)
+    descs = plain_descriptors(plain, gallery_cache(folder / "plain"))
     marks = {p: landmarks_of(_read(p)) for p in tqdm(plain, desc="glasses-free landmarks", unit="photo", leave=False)}
     keep = [i for i, p in enumerate(plain) if descs[p] is not None and marks[p] is not None]
     gallery = np.stack([descs[plain[i]] for i in keep])

@@ -45,7 +45,7 @@ from pathlib import Path
 import numpy as np
 
 from byeglasses.errors import ByeGlassesError
-from byeglasses.evaluation.verification import (_read, judge_face, list_photos, plain_descriptors, read_pairs,
+from byeglasses.evaluation.verification import (_read, gallery_cache, judge_face, list_photos, plain_descriptors, read_pairs,
                                                 verification_metrics)
 from byeglasses.files import atomic_write
 
@@ -149,7 +149,6 @@ def main(argv=None) -> int:
     from tqdm import tqdm
 
     from byeglasses.pipeline.remover import GlassesRemover, RemovalSettings
-    from byeglasses.synth.cache import default_cache_path
     from byeglasses.synth.glasses import GlassesDistribution
 
     folder, out_path = Path(args.folder), Path(args.out)
@@ -164,8 +163,7 @@ def main(argv=None) -> int:
     plain, plain_person, _, missing = list_photos(folder / "glasses", folder / "plain", pairs)
     skipped = {k: v for k, v in missing.items() if k.startswith("plain/")}  # glasses/ is not used
     t0 = time.perf_counter()
-    cache = default_cache_path(folder / "plain")
-    descs = plain_descriptors(plain, cache.parent.parent / "verification" / cache.name)
+    descs = plain_descriptors(plain, gallery_cache(folder / "plain"))
     keep = [i for i, p in enumerate(plain) if descs[p] is not None]
     gallery = np.stack([descs[plain[i]] for i in keep])
     gallery_person = np.array([plain_person[i] for i in keep])

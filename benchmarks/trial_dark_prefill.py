@@ -34,10 +34,8 @@ def changed_region(rgb: np.ndarray, glasses_mask: np.ndarray, mode: str) -> np.n
 def main(argv=None) -> int:
     from byeglasses.errors import ByeGlassesError
     from byeglasses.evaluation.frames import FramesLeft
-    from byeglasses.evaluation.verification import markdown_table, read_lens_labels, run_verification
-    from byeglasses.files import atomic_write
+    from byeglasses.evaluation.verification import gallery_cache, read_lens_labels, run_verification, save_result
     from byeglasses.pipeline.remover import GlassesRemover
-    from byeglasses.synth.cache import default_cache_path
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("folder", help="fv-dev style folder: glasses/, plain/, pairs.json")
@@ -59,22 +57,16 @@ def main(argv=None) -> int:
                 return first.image
             return remover.remove(changed_region(rgb, first.glasses_mask, args.mode)).image
 
-        cache = default_cache_path(folder / "plain")
         result = run_verification(folder / "glasses", folder / "plain", folder / "pairs.json",
                                   {"after removal": lambda rgb: remover.remove(rgb).image, args.mode: trial},
                                   glasses_judge=remover.judge, limit=args.count, start=args.start,
-                                  cache=cache.parent.parent / "verification" / cache.name,
+                                  cache=gallery_cache(folder / "plain"),
                                   lens_labels=read_lens_labels(args.lens_labels) if args.lens_labels else None,
                                   frames=FramesLeft(device=str(remover.device)))
     except ByeGlassesError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    import json
-
-    table = markdown_table(result)
-    atomic_write(out, lambda tmp: Path(tmp).write_text(json.dumps(result, indent=1)))
-    atomic_write(out.with_suffix(".md"), lambda tmp: Path(tmp).write_text(table))
-    print(table)
+    print(save_result(out, result))
     m = result["methods"]
     print(f"{args.mode} on {result['probes']} probes: genuine {m['after removal']['genuine_distance']:.3f} -> "
           f"{m[args.mode]['genuine_distance']:.3f}, still glasses {m['after removal']['still_glasses']:.1%} -> "

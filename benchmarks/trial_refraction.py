@@ -58,11 +58,9 @@ def factors(text: str):
 def main(argv=None) -> int:
     from byeglasses.errors import ByeGlassesError
     from byeglasses.evaluation.frames import FramesLeft
-    from byeglasses.evaluation.verification import (markdown_table, paired_by_lens, read_lens_labels,
-                                                    run_verification)
-    from byeglasses.files import atomic_write
+    from byeglasses.evaluation.verification import (gallery_cache, paired_by_lens, read_lens_labels,
+                                                    run_verification, save_result)
     from byeglasses.pipeline.remover import GlassesRemover
-    from byeglasses.synth.cache import default_cache_path
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("folder", help="fv-dev style folder: glasses/, plain/, pairs.json")
@@ -96,21 +94,15 @@ def main(argv=None) -> int:
         methods = {"after removal": lambda rgb: removed(rgb).image}
         methods.update({f"rescaled {k}": trial(k) for k in args.k})
         methods[f"glasses on, rescaled {args.k[-1]}"] = trial(args.k[-1], on=True)
-        cache = default_cache_path(folder / "plain")
         result = run_verification(folder / "glasses", folder / "plain", folder / "pairs.json", methods,
                                   glasses_judge=remover.judge, limit=args.count, start=args.start,
-                                  cache=cache.parent.parent / "verification" / cache.name,
+                                  cache=gallery_cache(folder / "plain"),
                                   lens_labels=read_lens_labels(args.lens_labels) if args.lens_labels else None,
                                   frames=FramesLeft(device=str(remover.device)))
     except ByeGlassesError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    import json
-
-    table = markdown_table(result)
-    atomic_write(out, lambda tmp: Path(tmp).write_text(json.dumps(result, indent=1)))
-    atomic_write(out.with_suffix(".md"), lambda tmp: Path(tmp).write_text(table))
-    print(table)
+    print(save_result(out, result))
     for kind, paired in (paired_by_lens(result) or {}).items():
         for name, row in paired["methods"].items():
             g = row.get("genuine_distance")

@@ -139,6 +139,11 @@ def test_run_verification_on_a_tiny_set(tiny_fv, tmp_path):
     assert res["methods"]["unchanged"]["frames_left_share"] == 1.0
     assert res["methods"]["glasses-free original"]["frames_left_share"] == 0.0
     assert "frames left" in markdown_table(res)
+    from byeglasses.evaluation.verification import save_result
+
+    table = save_result(tmp_path / "res.json", res)  # the JSON, and the table beside it
+    assert json.loads((tmp_path / "res.json").read_text())["probes"] == 1
+    assert (tmp_path / "res.md").read_text() == table == markdown_table(res)
     detail = res["per_probe_detail"][probe_name]
     assert detail["glasses on"] == detail["unchanged"] == 1.0 and detail["blurred"] < 0.5
     eyes = res["per_probe_detail_eyes"][probe_name]
@@ -277,6 +282,11 @@ def test_gallery_cache_follows_content_not_mtime(tiny_fv, tmp_path, monkeypatch)
     cv2.imwrite(str(moved[0]), cv2.imread(str(moved[0]))[:, ::-1])  # new content under an old name
     v.plain_descriptors(moved[:1], cache, progress=False)
     assert judged == [1]
+    # the default cache of a folder sits beside its landmark cache, under the same key
+    from byeglasses.synth.cache import default_cache_path
+
+    default = v.gallery_cache(plain)
+    assert default.parent.name == "verification" and default.name == default_cache_path(plain).name
 
 
 def test_paired_differences_compare_each_method_with_the_reference_probe_by_probe():

@@ -10,7 +10,7 @@ import numpy as np
 
 from ..errors import ByeGlassesError, SettingError
 from ..evaluation.frames import FramesLeft
-from ..evaluation.verification import markdown_table, read_lens_labels, run_verification
+from ..evaluation.verification import gallery_cache, markdown_table, read_lens_labels, run_verification
 from ..files import check_output_file, report
 from ..pipeline.remover import GlassesRemover, RemovalSettings
 from .remove import _add_model_options, settings_from_args
@@ -100,12 +100,7 @@ def run(args) -> int:
         methods[name] = lambda rgb, r=other: r.remove(rgb).image
     if args.telea:
         methods["Telea inpainting in the blend region"] = _telea(remover)
-    cache = Path(args.cache) if args.cache else None
-    if cache is None:
-        from ..synth.cache import default_cache_path
-
-        landmarks = default_cache_path(folder / "plain")  # <cache root>/landmarks/<folder key>.npz
-        cache = landmarks.parent.parent / "verification" / landmarks.name
+    cache = Path(args.cache) if args.cache else gallery_cache(folder / "plain")
     result = run_verification(folder / "glasses", folder / "plain", folder / "pairs.json", methods,
                               glasses_judge=remover.judge, limit=args.count, start=args.start, cache=cache,
                               save_dir=Path(args.save_outputs) if args.save_outputs else None,

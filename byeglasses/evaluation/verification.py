@@ -262,6 +262,24 @@ def plain_descriptors(paths: Sequence[Path], cache: Optional[Path], progress: bo
     return out
 
 
+def gallery_cache(plain_dir) -> Path:
+    """Where the descriptors of a folder of glasses-free photos are cached by default:
+    <cache root>/verification/<the folder's landmark-cache key> (keyed by the files' bytes)."""
+    from ..synth.cache import default_cache_path
+
+    landmarks = default_cache_path(Path(plain_dir))  # <cache root>/landmarks/<folder key>.npz
+    return landmarks.parent.parent / "verification" / landmarks.name
+
+
+def save_result(out: Path, result: dict) -> str:
+    """Write `result` to `out` (JSON) and its table beside it (.md), each whole or not at all;
+    returns the table."""
+    table = markdown_table(result)
+    atomic_write(out, lambda tmp: Path(tmp).write_text(json.dumps(result, indent=1)))
+    atomic_write(Path(out).with_suffix(".md"), lambda tmp: Path(tmp).write_text(table))
+    return table
+
+
 def list_photos(glasses_dir: Path, plain_dir: Path, pairs: Dict[str, Dict[str, List[str]]]):
     """The photos of a pairs file (`read_pairs`), people in sorted order: (glasses-free paths, their
     people, [(person, glasses photo path)], {"plain/STEM" or "glasses/STEM": "file not found"})."""
