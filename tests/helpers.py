@@ -1,7 +1,9 @@
 """Test helpers shared by several test files."""
 
+import importlib.util
 import struct
 import zlib
+from pathlib import Path
 
 
 def bomb_png(path, side=40_000):
@@ -22,3 +24,12 @@ def tiny(steps=6, **train_fields):
     for k, v in train_fields.items():
         setattr(cfg.train, k, v)
     return cfg
+
+
+def load_script(relative: str):
+    """A script of the repository (e.g. "benchmarks/eye_bands.py"), imported as a module by its path."""
+    path = Path(__file__).resolve().parents[1] / relative
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

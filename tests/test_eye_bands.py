@@ -1,6 +1,5 @@
 """benchmarks/eye_bands.py: sheets of eye bands to rate by hand, ratings files, and their figures."""
 
-import importlib.util
 import json
 from pathlib import Path
 
@@ -9,16 +8,14 @@ import numpy as np
 import pytest
 
 from byeglasses.evaluation.verification import LENS_CLASSES, read_lens_labels
+from helpers import load_script
 
 BENCH = Path(__file__).resolve().parents[1] / "benchmarks"
 
 
 @pytest.fixture(scope="module")
 def eye_bands():
-    spec = importlib.util.spec_from_file_location("eye_bands", BENCH / "eye_bands.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("benchmarks/eye_bands.py")
 
 
 def test_sheets_number_the_photos_and_leave_inputs_alone(eye_bands, astronaut, tmp_path, capsys):

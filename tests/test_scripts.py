@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from byeglasses.errors import InputError, SettingError, run_script
+from helpers import load_script
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPTS = sorted(p for p in [*ROOT.glob("benchmarks/*.py"), *ROOT.glob("tools/*.py"), ROOT / "tools/gpu_continue/pack.py"]
@@ -87,7 +88,6 @@ def test_synthetic_glasses_benchmark_knows_the_answer(celeba, tmp_path):
     """benchmarks/fv_synthetic_glasses.py on three fv-dev people: the lens kinds are the ones asked
     for, the clean photo is its own ceiling, and the oracle that puts back what the glasses hid
     lands nearer the clean photo than the glasses on."""
-    import importlib.util
     import json
 
     pairs = json.loads((celeba / "fv-dev" / "pairs.json").read_text())
@@ -98,9 +98,7 @@ def test_synthetic_glasses_benchmark_knows_the_answer(celeba, tmp_path):
         for stem in entry["plain"]:
             (tmp_path / "fv" / "plain" / f"{stem}.jpg").symlink_to(celeba / "fv-dev" / "plain" / f"{stem}.jpg")
     (tmp_path / "fv" / "pairs.json").write_text(json.dumps(chosen))
-    spec = importlib.util.spec_from_file_location("fv_synthetic_glasses", ROOT / "benchmarks/fv_synthetic_glasses.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load_script("benchmarks/fv_synthetic_glasses.py")
     out = tmp_path / "synthetic.json"
     assert module.main([str(tmp_path / "fv"), "--out", str(out)]) == 0
     report = json.loads(out.read_text())

@@ -9,6 +9,7 @@ from byeglasses.evaluation.verification import (eye_boxes, eye_detail, eye_outli
                                                 run_verification, tar_at_far, verification_metrics)
 from byeglasses.errors import InputError
 from byeglasses.evaluation.frames import FramesLeft
+from helpers import load_script
 
 
 def test_roc_auc_matches_pair_counting():
@@ -219,8 +220,6 @@ def test_figures_by_kind_of_lens(tiny_fv, tmp_path, capsys):
 
 
 def test_shipped_fv_dev_lens_labels_are_valid():
-    from pathlib import Path
-
     labels = read_lens_labels(Path(__file__).resolve().parents[1] / "benchmarks" / "fv_dev_lens_labels.json")
     assert len(labels) == 309 and set(labels.values()) == {"clear", "tinted", "dark", "other", "none"}
 
@@ -326,12 +325,7 @@ def test_paired_differences_compare_each_method_with_the_reference_probe_by_prob
 
 @pytest.fixture(scope="module")
 def oracle_eyes():
-    import importlib.util
-
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "fv_oracle_eyes.py"
-    spec = importlib.util.spec_from_file_location("fv_oracle_eyes", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load_script("benchmarks/fv_oracle_eyes.py")
     return module
 
 
@@ -378,12 +372,7 @@ def test_oracle_benchmark_on_a_tiny_set(oracle_eyes, tiny_fv, tiny_checkpoint, t
 
 
 def test_dark_prefill_trial_changes_only_the_glasses_region():
-    import importlib.util
-
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "trial_dark_prefill.py"
-    spec = importlib.util.spec_from_file_location("trial_dark_prefill", path)
-    trial = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(trial)
+    trial = load_script("benchmarks/trial_dark_prefill.py")
     rgb = np.full((40, 40, 3), 200, np.uint8)
     rgb[12:18, 12:28] = 30  # a dark lens
     glasses = np.zeros((40, 40), np.float32)
@@ -396,12 +385,7 @@ def test_dark_prefill_trial_changes_only_the_glasses_region():
 
 def test_refraction_trial_rescales_only_around_the_eyes():
     import argparse
-    import importlib.util
-
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "trial_refraction.py"
-    spec = importlib.util.spec_from_file_location("trial_refraction", path)
-    trial = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(trial)
+    trial = load_script("benchmarks/trial_refraction.py")
     rgb = np.full((120, 160, 3), 200, np.uint8)
     landmarks = np.zeros((68, 2), np.float32)
     for centre, sl in (((50.0, 60.0), slice(36, 42)), ((110.0, 60.0), slice(42, 48))):
