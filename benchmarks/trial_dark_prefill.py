@@ -33,22 +33,14 @@ def changed_region(rgb: np.ndarray, glasses_mask: np.ndarray, mode: str) -> np.n
 
 def main(argv=None) -> int:
     from byeglasses.errors import ByeGlassesError
-    from byeglasses.evaluation.frames import FramesLeft
-    from byeglasses.evaluation.verification import gallery_cache, read_lens_labels, run_verification, save_result
+    from byeglasses.evaluation.verification import add_trial_arguments, run_trial, save_result
     from byeglasses.pipeline.remover import GlassesRemover
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("folder", help="fv-dev style folder: glasses/, plain/, pairs.json")
+    add_trial_arguments(ap)
     ap.add_argument("mode", choices=("telea", "darken"))
-    ap.add_argument("--out", required=True, help="JSON to write (must not exist); the table goes beside it as .md")
-    ap.add_argument("--lens-labels")
-    ap.add_argument("--count", type=int)
-    ap.add_argument("--start", type=int, default=0)
     args = ap.parse_args(argv)
-    out, folder = Path(args.out), Path(args.folder)
     try:
-        if out.exists() or out.with_suffix(".md").exists():
-            raise ByeGlassesError(f"--out {out}: exists; choose a new name")
         remover = GlassesRemover()
 
         def trial(rgb):
@@ -57,16 +49,11 @@ def main(argv=None) -> int:
                 return first.image
             return remover.remove(changed_region(rgb, first.glasses_mask, args.mode)).image
 
-        result = run_verification(folder / "glasses", folder / "plain", folder / "pairs.json",
-                                  {"after removal": lambda rgb: remover.remove(rgb).image, args.mode: trial},
-                                  glasses_judge=remover.judge, limit=args.count, start=args.start,
-                                  cache=gallery_cache(folder / "plain"),
-                                  lens_labels=read_lens_labels(args.lens_labels) if args.lens_labels else None,
-                                  frames=FramesLeft(device=str(remover.device)))
+        result = run_trial(args, remover, {"after removal": lambda rgb: remover.remove(rgb).image, args.mode: trial})
     except ByeGlassesError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    print(save_result(out, result))
+    print(save_result(Path(args.out), result))
     m = result["methods"]
     print(f"{args.mode} on {result['probes']} probes: genuine {m['after removal']['genuine_distance']:.3f} -> "
           f"{m[args.mode]['genuine_distance']:.3f}, still glasses {m['after removal']['still_glasses']:.1%} -> "

@@ -57,23 +57,14 @@ def factors(text: str):
 
 def main(argv=None) -> int:
     from byeglasses.errors import ByeGlassesError
-    from byeglasses.evaluation.frames import FramesLeft
-    from byeglasses.evaluation.verification import (gallery_cache, paired_by_lens, read_lens_labels,
-                                                    run_verification, save_result)
+    from byeglasses.evaluation.verification import add_trial_arguments, paired_by_lens, run_trial, save_result
     from byeglasses.pipeline.remover import GlassesRemover
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("folder", help="fv-dev style folder: glasses/, plain/, pairs.json")
+    add_trial_arguments(ap)
     ap.add_argument("--k", type=factors, default=[0.95, 1.05, 1.1], help="factors, comma-separated (default 0.95,1.05,1.1)")
-    ap.add_argument("--out", required=True, help="JSON to write (must not exist); the table goes beside it as .md")
-    ap.add_argument("--lens-labels")
-    ap.add_argument("--count", type=int)
-    ap.add_argument("--start", type=int, default=0)
     args = ap.parse_args(argv)
-    out, folder = Path(args.out), Path(args.folder)
     try:
-        if out.exists() or out.with_suffix(".md").exists():
-            raise ByeGlassesError(f"--out {out}: exists; choose a new name")
         remover = GlassesRemover()
         last = {}
 
@@ -94,15 +85,11 @@ def main(argv=None) -> int:
         methods = {"after removal": lambda rgb: removed(rgb).image}
         methods.update({f"rescaled {k}": trial(k) for k in args.k})
         methods[f"glasses on, rescaled {args.k[-1]}"] = trial(args.k[-1], on=True)
-        result = run_verification(folder / "glasses", folder / "plain", folder / "pairs.json", methods,
-                                  glasses_judge=remover.judge, limit=args.count, start=args.start,
-                                  cache=gallery_cache(folder / "plain"),
-                                  lens_labels=read_lens_labels(args.lens_labels) if args.lens_labels else None,
-                                  frames=FramesLeft(device=str(remover.device)))
+        result = run_trial(args, remover, methods)
     except ByeGlassesError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    print(save_result(out, result))
+    print(save_result(Path(args.out), result))
     for kind, paired in (paired_by_lens(result) or {}).items():
         for name, row in paired["methods"].items():
             g = row.get("genuine_distance")

@@ -402,3 +402,18 @@ def test_refraction_trial_rescales_only_around_the_eyes():
         trial.factors("1.5")
     with pytest.raises(argparse.ArgumentTypeError, match="not a comma-separated"):
         trial.factors("big")
+
+
+def test_refraction_trial_scores_each_factor_and_keeps_its_results(tiny_fv, tmp_path, capsys):
+    """A trial script end to end on one probe: one method per factor beside the defaults, the JSON
+    and its table written, and a second run refused before it could overwrite them."""
+    root, _ = tiny_fv
+    trial = load_script("benchmarks/trial_refraction.py")
+    out = tmp_path / "r.json"
+    assert trial.main([str(root), "--k", "1.05", "--out", str(out)]) == 0
+    result = json.loads(out.read_text())
+    assert set(result["methods"]) == {"glasses on", "after removal", "rescaled 1.05", "glasses on, rescaled 1.05"}
+    assert (tmp_path / "r.md").read_text() in capsys.readouterr().out
+    before = out.read_bytes()
+    assert trial.main([str(root), "--out", str(out)]) == 2
+    assert "exists" in capsys.readouterr().err and out.read_bytes() == before

@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 
 from ..errors import InputError
-from ..files import atomic_write, file_digest
+from ..files import atomic_write, file_digest, write_text
 
 DLIB_THRESHOLD = 0.6  # dlib's documented same-person distance
 FAR_TARGET = 0.01
@@ -275,9 +275,37 @@ def save_result(out: Path, result: dict) -> str:
     """Write `result` to `out` (JSON) and its table beside it (.md), each whole or not at all;
     returns the table."""
     table = markdown_table(result)
-    atomic_write(out, lambda tmp: Path(tmp).write_text(json.dumps(result, indent=1)))
-    atomic_write(Path(out).with_suffix(".md"), lambda tmp: Path(tmp).write_text(table))
+    write_text(out, json.dumps(result, indent=1))
+    write_text(Path(out).with_suffix(".md"), table)
     return table
+
+
+# -- trials of a pipeline change: the scripts in benchmarks/ that score one against the defaults --
+
+def add_trial_arguments(ap) -> None:
+    """The arguments every trial script takes: the fv-dev style folder, --out, --lens-labels,
+    --count and --start (as `eval-verification`)."""
+    ap.add_argument("folder", help="fv-dev style folder: glasses/, plain/, pairs.json")
+    ap.add_argument("--out", required=True, help="JSON to write (must not exist); the table goes beside it as .md")
+    ap.add_argument("--lens-labels")
+    ap.add_argument("--count", type=int)
+    ap.add_argument("--start", type=int, default=0)
+
+
+def run_trial(args, remover, methods: Dict[str, Method]) -> dict:
+    """`run_verification` of `methods` on `args.folder` (arguments of `add_trial_arguments`) with
+    the command's defaults: the gallery cache, the classifier of `remover`, frames left, lens
+    labels when given. Refuses an --out (or its .md) that exists before any work."""
+    out, folder = Path(args.out), Path(args.folder)
+    if out.exists() or out.with_suffix(".md").exists():
+        raise InputError(f"--out {out}: exists; choose a new name")
+    from .frames import FramesLeft
+
+    return run_verification(folder / "glasses", folder / "plain", folder / "pairs.json", methods,
+                            glasses_judge=remover.judge, limit=args.count, start=args.start,
+                            cache=gallery_cache(folder / "plain"),
+                            lens_labels=read_lens_labels(args.lens_labels) if args.lens_labels else None,
+                            frames=FramesLeft(device=str(remover.device)))
 
 
 def list_photos(glasses_dir: Path, plain_dir: Path, pairs: Dict[str, Dict[str, List[str]]]):
