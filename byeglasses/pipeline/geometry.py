@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import NamedTuple, Optional, Sequence, Tuple
+from typing import Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
@@ -21,8 +21,6 @@ OUTLIER_LOW, OUTLIER_HIGH = 30.0, 60.0
 RIM_LOW, RIM_HIGH = 50.0, 90.0
 # Smoothness of the lens blend's gain map (Gaussian sigma), a fraction of the crop side.
 GAIN_SIGMA = 0.02
-# tint_view: a channel's transmission counts down to 1/TINT_GAIN_MAX (its gain up to TINT_GAIN_MAX).
-TINT_GAIN_MAX = 6.0
 # match_colour: the generator's colour drift is measured on the pixels more than MATCH_MARGIN (of the
 # side) outside the predicted glasses, smoothed over MATCH_SIGMA, and held within MATCH_CLIP.
 MATCH_MARGIN, MATCH_SIGMA, MATCH_CLIP = 0.02, 0.06, (0.7, 1.4)
@@ -297,84 +295,11 @@ def correct_lens(photo: np.ndarray, gain: np.ndarray, base: np.ndarray) -> np.nd
     return np.clip(out, 0.0, 255.0)
 
 
-class TintView(NamedTuple):
-    """How a coloured lens is seen through by its best channels (`tint_view`), (R, R) crop maps."""
-
-    mix: np.ndarray  # (R, R) in [0, 1]: how much of the kept face comes from the channel mix (`correct_tint`)
-    seen: np.ndarray  # (R, R) in [0, 1]: how well the channel mix sees the face through the lens
-    weights: np.ndarray  # (R, R, 3), summing to 1: each channel's share of the mix
-    gain: np.ndarray  # (R, R, 3): the generator's local colour over the photo's, up to TINT_GAIN_MAX
-
-
-def skin_colour(crop: np.ndarray, glasses: np.ndarray, threshold: float = 0.3, margin: float = MATCH_MARGIN,
-                sigma: float = MATCH_SIGMA) -> np.ndarray:
-    """(R, R, 3) float32: the face's colour (each channel over the mean of the three) brought in
-    from around the glasses: measured outside them (probability >= `threshold`, grown by
-    `margin`·R) and spread over them by a Gaussian of sigma·R (3·sigma·R deep inside large lenses,
-    grey where nothing is measured), as `match_colour` measures its drift."""
-    r = crop.shape[0]
-    k = max(3, int(round(2 * margin * r + 1)) | 1)
-    outside = 1.0 - cv2.dilate((glasses >= threshold).astype(np.uint8),
-                               cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k))).astype(np.float32)
-    x = crop.astype(np.float32) + 4.0
-    q, down, up = _coarse(sigma, r)
-    w, chroma = down(outside), down(x / x.mean(axis=2, keepdims=True))
-
-    def at(s):
-        blur = lambda a: cv2.GaussianBlur(a, (0, 0), max(s * r / q, 0.5))  # noqa: E731
-        total = blur(w)
-        return blur(chroma * w[..., None]) / (total[..., None] + 1e-6), total
-
-    near, near_total = at(sigma)
-    wide, wide_total = at(3 * sigma)
-    colour = 1.0 + _smoothstep(wide_total, 0.01, 0.05)[..., None] * (wide - 1.0)
-    colour += _smoothstep(near_total, 0.05, 0.2)[..., None] * (near - colour)
-    return up(colour).astype(np.float32)
-
-
-def tint_view(crop: np.ndarray, y_hat: np.ndarray, glasses: Optional[np.ndarray] = None, sigma: float = GAIN_SIGMA,
-              tint: Tuple[float, float] = (1.5, 2.5)) -> TintView:
-    """Coloured lenses (brown, amber, pink) let one or two channels through and darken the others
-    far more; `lens_keep` judges a lens by its darkest channel, so behind them the eyes would be
-    invented even where the red channel shows them plainly. Here each channel's transmission t_c
-    (the crop's local mean over ŷ's, at most 1) weighs it by t_c² in a mix of the channels, and
-    the lens counts as seen through where that mix is darkened by less than tint[0] (fully) ..
-    tint[1] (not at all): the same limits as `lens_keep`'s, for the mix instead of the darkest
-    channel. `mix` is where the mix sees more than the darkest channel does."""
-    r = crop.shape[0]
-    q, down, up = _coarse(sigma, r)
-    blur = lambda a: cv2.GaussianBlur(a, (0, 0), max(sigma * r / q, 0.5))  # noqa: E731
-    mx, mg = blur(down(crop.astype(np.float32))) + 4.0, blur(down(y_hat.astype(np.float32))) + 4.0
-    ratio = mx / mg
-    t = np.clip(ratio, 1.0 / TINT_GAIN_MAX, 1.0)
-    weights = t * t / (t * t).sum(axis=2, keepdims=True)
-    worst = 1.0 - _smoothstep(np.abs(np.log(ratio)).max(axis=2), np.log(tint[0]), np.log(tint[1]))
-    seen = 1.0 - _smoothstep(np.abs(np.log((weights * ratio).sum(axis=2))), np.log(tint[0]), np.log(tint[1]))
-    mix = np.clip((seen - worst) / np.maximum(seen, 1e-3), 0.0, 1.0)
-    gain = 1.0 / t
-    if glasses is not None:  # ŷ's brightness, the colour of the skin around the glasses
-        colour = down(skin_colour(crop, glasses)) if q > 1 else skin_colour(crop, glasses)
-        gain = mg.mean(axis=2, keepdims=True) * colour / mx
-    return TintView(up(mix).astype(np.float32), up(np.maximum(seen, worst)).astype(np.float32),
-                    up(weights).astype(np.float32), up(gain).astype(np.float32))
-
-
-def correct_tint(photo: np.ndarray, view: TintView, base: np.ndarray) -> np.ndarray:
-    """The face behind a coloured lens from the photo's pixels (H, W, 3), the `tint_view` maps
-    warped to them (`view.weights`, `view.gain`) and the photo's local mean `base` (`local_mean`),
-    float 0..255: ŷ's local colour (base·gain) with the detail of the photo's channel mix, which
-    keeps the channels the lens lets through and the noise of the dark ones out."""
-    w = view.weights
-    mixed = (photo.astype(np.float32) * w).sum(axis=2, keepdims=True)
-    mixed_base = (base.astype(np.float32) * w).sum(axis=2, keepdims=True)
-    return np.clip(base * view.gain * (mixed + 1.0) / (mixed_base + 1.0), 0.0, 255.0)
-
-
 def lens_keep(crop: np.ndarray, y_hat: np.ndarray, glasses: np.ndarray, eyes: Sequence[np.ndarray],
               threshold: float = 0.5, rim: Tuple[float, float] = (0.012, 0.03), sigma: float = GAIN_SIGMA,
               tint: Tuple[float, float] = (1.5, 2.5), low: float = CHANGE_LOW_LENS,
-              high: float = CHANGE_HIGH_LENS, other_eyes: Optional[Sequence[np.ndarray]] = None,
-              tints: Optional[TintView] = None) -> Tuple[np.ndarray, np.ndarray]:
+              high: float = CHANGE_HIGH_LENS, other_eyes: Optional[Sequence[np.ndarray]] = None
+              ) -> Tuple[np.ndarray, np.ndarray]:
     """Replace only what the glasses hide. Returns (keep (R, R) in [0, 1], gain (R, R, 3)): where
     the face shows through the lenses it keeps its own pixels corrected by `gain`, a smooth map
     that brings them to the generator's local brightness and colour (taking off a tint or a veil:
@@ -393,9 +318,6 @@ def lens_keep(crop: np.ndarray, y_hat: np.ndarray, glasses: np.ndarray, eyes: Se
       rim[0]·R..rim[1]·R pixels within the predicted glasses region, with the lenses its rims
       enclose filled in), where the corrected pixel stays within low..high levels of ŷ:
       frame remnants and reflections differ more, and are replaced.
-
-    With `tints` (`tint_view` of the same crop and ŷ), a coloured lens counts as seen through where
-    its best channels see the face, and there the face is compared with ŷ as `correct_tint` rebuilds it.
     """
     r = crop.shape[0]
     x = crop.astype(np.float32)
@@ -417,9 +339,6 @@ def lens_keep(crop: np.ndarray, y_hat: np.ndarray, glasses: np.ndarray, eyes: Se
     # compared with ŷ scaled alone, not veil-corrected: on fv-dev, keeping by the veil-corrected
     # pixel left glasses on more faces (7.1% against 6.5%)
     corrected = np.clip(x * gain, 0.0, 255.0)
-    if tints is not None:
-        seen = np.maximum(seen, tints.seen)
-        corrected += tints.mix[..., None] * (correct_tint(x, tints, local_mean(x)) - corrected)
     def around(pad):  # where the eyes are by both estimates
         region = eye_regions(eyes, r, pad=pad)
         return region if other_eyes is None else np.minimum(region, eye_regions(other_eyes, r, pad=pad))

@@ -14,9 +14,8 @@ import numpy as np
 import torch
 
 from ..errors import SettingError
-from .geometry import (BLEND_DILATE, BLEND_FEATHER, TintView, align, blend_weight, change_weight, correct_lens,
-                       correct_tint, estimate_alignment, frame_lines, lens_keep, local_mean, match_colour, paste_back,
-                       tint_view, unalign)
+from .geometry import (BLEND_DILATE, BLEND_FEATHER, align, blend_weight, change_weight, correct_lens,
+                       estimate_alignment, frame_lines, lens_keep, local_mean, match_colour, paste_back, unalign)
 from .imageio import Photo, from_array, read_image
 
 # dlib's HOG detector finds faces from about 80 px: the photo is shrunk so that the smallest
@@ -125,9 +124,6 @@ class RemovalSettings:
     # leave a face alone when the model would have to invent its eyes (the first pass's eyes_kept below
     # EYES_INVENTED: sunglasses): the glasses stay on, and so does more of the person's identity
     skip_invented_eyes: bool = False
-    # blend="lens": behind coloured lenses (brown, amber, pink) keep the face the channels the lens lets
-    # through show, in the generator's colour, instead of inventing it (geometry.tint_view)
-    see_tints: bool = False
 
     def __post_init__(self):
         for name in ("threshold", "min_area", "glasses_threshold"):
@@ -395,18 +391,12 @@ class GlassesRemover:
                 eyes = glasses_free_eyes(y_hat, al.to_crop(np.array(face.box, np.float64).reshape(2, 2)))
                 own = al.to_crop(face.landmarks[36:48]) if len(face.landmarks) == 68 else None
                 own_eyes = None if own is None else [own[:6], own[6:]]
-                tints = tint_view(crop, y_hat, m) if self.settings.see_tints else None
-                keep, gain = lens_keep(crop, y_hat, m, eyes, self.settings.threshold, other_eyes=own_eyes,
-                                       tints=tints)
+                keep, gain = lens_keep(crop, y_hat, m, eyes, self.settings.threshold, other_eyes=own_eyes)
                 if self.settings.frame_lines and (own_eyes or eyes):  # the eyes' own lines stay
                     keep *= 1.0 - frame_lines(crop, m, own_eyes or eyes)
                 keep_crop = keep
                 keep = unalign(keep, al, box)[..., None]
-                base = unalign(local_mean(crop), al, box)
-                own = correct_lens(out[y0:y1, x0:x1], unalign(gain, al, box), base)
-                if tints is not None:
-                    view = TintView(*(unalign(a, al, box) for a in tints))
-                    own += view.mix[..., None] * (correct_tint(out[y0:y1, x0:x1], view, base) - own)
+                own = correct_lens(out[y0:y1, x0:x1], unalign(gain, al, box), unalign(local_mean(crop), al, box))
                 patch += keep * (own - patch)
             eyes_kept = kept_share(weight_crop, keep_crop, al.to_crop(face.landmarks[36:48])
                                    if len(face.landmarks) == 68 else None)
