@@ -383,6 +383,32 @@ def test_dark_prefill_trial_changes_only_the_glasses_region():
     assert filled[15, 20].min() > 150 and (filled[35, 35] == 200).all()  # the lens filled from the skin around it
 
 
+def test_flatten_trial_paints_only_the_lenses_of_faces_with_invented_eyes(astronaut):
+    """trial_flatten.py: the lens interior of a face whose eyes the first pass invented becomes one
+    colour; the rest of the photo, and every face whose eyes were kept, stay as they were."""
+    from dataclasses import replace
+
+    from byeglasses.pipeline.remover import GlassesRemover
+
+    from test_lens_blend import SmearingGenerator
+
+    trial = load_script("benchmarks/trial_flatten.py")
+    remover = GlassesRemover(generator=SmearingGenerator(), resolution=128, glasses_threshold=0, passes=1)
+    prepared = remover.prepare(astronaut)
+    first = remover.remove(astronaut)
+    assert first.faces[0].changed
+    first.faces[0] = replace(first.faces[0], eyes_kept=0.9)
+    assert trial.flatten_lenses(remover, prepared, first) is None  # the eyes were the photo's: nothing to do
+    first.faces[0] = replace(first.faces[0], eyes_kept=0.1)
+    painted = trial.flatten_lenses(remover, prepared, first)
+    changed = np.abs(painted.astype(int) - astronaut).max(axis=2) > 0
+    eyes = first.faces[0].landmarks[36:48].mean(0).astype(int)  # between the eyes, inside the "lens"
+    assert changed[eyes[1], eyes[0]] and changed.mean() < 0.05
+    core = painted[eyes[1] - 2:eyes[1] + 3, eyes[0] - 2:eyes[0] + 3].reshape(-1, 3)
+    assert np.ptp(core, axis=0).max() <= 1  # one colour
+    assert np.array_equal(painted[:60], astronaut[:60])  # far from the face, untouched
+
+
 def test_refraction_trial_rescales_only_around_the_eyes():
     import argparse
     trial = load_script("benchmarks/trial_refraction.py")
