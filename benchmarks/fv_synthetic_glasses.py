@@ -40,6 +40,7 @@ import json
 import sys
 import time
 import zlib
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -145,6 +146,9 @@ def main(argv=None) -> int:
     ap.add_argument("--checkpoint", help="generator checkpoint (default: the shipped model)")
     ap.add_argument("--count", type=int, help="only the first N people (sorted by id; 2 or more)")
     ap.add_argument("--seed", type=int, default=2020, help="mixed into each person's glasses seed")
+    ap.add_argument("--settings", default="", metavar="FIELD=VALUE,...",
+                    help="removal settings for both removers (as in eval-verification's --variant), e.g. "
+                         "invented_gain=1.1; runs with the same --seed are paired person by person")
     args = ap.parse_args(argv)
     from tqdm import tqdm
 
@@ -171,8 +175,11 @@ def main(argv=None) -> int:
     people = sorted({p for p in gallery_person if (gallery_person == p).sum() >= 3})
     people = people[:args.count] if args.count else people
     lens_only = {k: GlassesDistribution(lens_weights={k: 1.0}) for k in KINDS}
-    removers = {"after removal": GlassesRemover(settings=RemovalSettings(checkpoint=args.checkpoint)),
-                "mask blend": GlassesRemover(settings=RemovalSettings(checkpoint=args.checkpoint, blend="mask"))}
+    from byeglasses.cli.eval_verification import parse_variant
+
+    _, settings = parse_variant(f"settings:{args.settings}", RemovalSettings(checkpoint=args.checkpoint))
+    removers = {"after removal": GlassesRemover(settings=settings),
+                "mask blend": GlassesRemover(settings=replace(settings, blend="mask"))}
     judge = removers["after removal"]
     rows = {k: [] for k in KINDS}
     for person in tqdm(people, desc="people", unit="person"):
@@ -213,7 +220,7 @@ def main(argv=None) -> int:
     if len(rows[KINDS[0]]) < 2:
         raise ByeGlassesError(f"{folder}: {len(rows[KINDS[0]])} people scored, 2 or more needed "
                               f"({len(people)} with 3 or more glasses-free photos, {len(skipped)} skipped)")
-    report = {"conditions": list(CONDITIONS), "checkpoint": args.checkpoint, "seed": args.seed,
+    report = {"conditions": list(CONDITIONS), "checkpoint": args.checkpoint, "settings": args.settings, "seed": args.seed,
               "people": len(rows[KINDS[0]]), "skipped": skipped, "seconds": time.perf_counter() - t0,
               "by_lens": {k: summarise(v, gallery, gallery_person) for k, v in rows.items()},
               "rows": {k: [compact(r) for r in v] for k, v in rows.items()}}
