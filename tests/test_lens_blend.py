@@ -6,10 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from byeglasses.errors import SettingError
 from byeglasses.pipeline.geometry import (correct_lens, eye_regions, fill_holes, frame_lines, lens_keep, lens_patch,
-                                         lift_invented, match_colour)
-from byeglasses.pipeline.remover import GlassesRemover, RemovalSettings
+                                         match_colour)
+from byeglasses.pipeline.remover import GlassesRemover
 
 R = 256
 CENTRE = (128, 128)
@@ -73,21 +72,6 @@ def test_a_clear_lens_keeps_its_own_pixels_and_the_rim_is_replaced():
     assert _laplacian_var(y_hat, inside) < 0.2 * _laplacian_var(crop / 0.85, inside)
     # the rim takes the generator's pixels
     assert np.abs(patch[rim] - y_hat[rim]).max() < 30.0
-
-
-def test_lift_invented_brightens_only_what_a_dark_lens_hides():
-    """lift_invented: behind a dark lens (nothing seen through) ŷ is brightened by the gain over the
-    whole filled lens; behind a clear lens and away from the glasses it stays as it was."""
-    crop, y_hat, glasses, *_ = _scene(0.15)
-    lifted = lift_invented(crop, y_hat, glasses, 1.2)
-    ratio = (lifted + 1e-3) / (y_hat + 1e-3)
-    assert np.allclose(ratio[CENTRE[1], CENTRE[0]], 1.2, atol=0.01)  # the eye, deep inside the lens
-    assert np.allclose(ratio[CENTRE[1] - 30, CENTRE[0]], 1.2, atol=0.02)  # the lens, away from the eye
-    assert np.allclose(lifted[:60], y_hat[:60], atol=1e-3)  # far outside the glasses
-    crop, y_hat, glasses, *_ = _scene(0.95)
-    assert np.abs(lift_invented(crop, y_hat, glasses, 1.2) - y_hat).max() < 1.0  # seen through: unchanged
-    with pytest.raises(SettingError, match="invented_gain"):
-        RemovalSettings(invented_gain=3.0)
 
 
 def test_correct_lens_scales_a_tint_back_and_subtracts_a_veil():

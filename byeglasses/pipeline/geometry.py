@@ -295,33 +295,6 @@ def correct_lens(photo: np.ndarray, gain: np.ndarray, base: np.ndarray) -> np.nd
     return np.clip(out, 0.0, 255.0)
 
 
-def lens_seen(crop: np.ndarray, y_hat: np.ndarray, sigma: float = GAIN_SIGMA,
-              tint: Tuple[float, float] = (1.5, 2.5)) -> np.ndarray:
-    """(R, R) in [0, 1]: where the face is seen through the lens (`lens_keep`): 1 where the crop's
-    local mean (Gaussian sigma·R) is within tint[0] times ŷ's in every channel, darker or brighter,
-    0 from tint[1] (a dark lens is all "change"; all pixels count)."""
-    r = crop.shape[0]
-    q, down, up = _coarse(sigma, r)
-    blur = lambda a: cv2.GaussianBlur(a, (0, 0), max(sigma * r / q, 0.5))  # noqa: E731
-    xs, gs = down(crop.astype(np.float32)), down(y_hat.astype(np.float32))
-    shade = up(np.abs(np.log((blur(gs) + 4.0) / (blur(xs) + 4.0))).max(axis=2))
-    return 1.0 - _smoothstep(shade, np.log(tint[0]), np.log(tint[1]))
-
-
-def lift_invented(crop: np.ndarray, y_hat: np.ndarray, glasses: np.ndarray, gain: float,
-                  threshold: float = 0.5) -> np.ndarray:
-    """ŷ (R, R, 3) brightened by `gain` where it invents the face behind a lens: inside the glasses
-    with the lenses their rims enclose filled in (softened by 1% of the side), weighted by how
-    little of the face the lens lets through (1 - `lens_seen`); float 0..255. Behind synthesized
-    sunglasses the generator paints the hidden region darker than the face was (docs/verification.md,
-    "Invented eyes brightened")."""
-    r = crop.shape[0]
-    lens = cv2.GaussianBlur(fill_holes((glasses >= threshold).astype(np.uint8)).astype(np.float32), (0, 0),
-                            max(0.01 * r, 0.5))
-    weight = lens * (1.0 - lens_seen(crop, y_hat))
-    return np.clip(y_hat.astype(np.float32) * (1.0 + (gain - 1.0) * weight[..., None]), 0.0, 255.0)
-
-
 def lens_keep(crop: np.ndarray, y_hat: np.ndarray, glasses: np.ndarray, eyes: Sequence[np.ndarray],
               threshold: float = 0.5, rim: Tuple[float, float] = (0.012, 0.03), sigma: float = GAIN_SIGMA,
               tint: Tuple[float, float] = (1.5, 2.5), low: float = CHANGE_LOW_LENS,
@@ -360,7 +333,9 @@ def lens_keep(crop: np.ndarray, y_hat: np.ndarray, glasses: np.ndarray, eyes: Se
     total = blur(steady)[..., None]
     steady = steady[..., None]
     gain = up(np.clip((blur(gs * steady) / total + 4.0) / (blur(xs * steady) / total + 4.0), 0.4, 2.5))
-    seen = lens_seen(crop, y_hat, sigma, tint)
+    # how much the lens darkens or tints the face, all pixels counted (a dark lens is all "change")
+    shade = up(np.abs(np.log((blur(gs) + 4.0) / (blur(xs) + 4.0))).max(axis=2))
+    seen = 1.0 - _smoothstep(shade, np.log(tint[0]), np.log(tint[1]))
     # compared with ŷ scaled alone, not veil-corrected: on fv-dev, keeping by the veil-corrected
     # pixel left glasses on more faces (7.1% against 6.5%)
     corrected = np.clip(x * gain, 0.0, 255.0)

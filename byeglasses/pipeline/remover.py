@@ -15,8 +15,7 @@ import torch
 
 from ..errors import SettingError
 from .geometry import (BLEND_DILATE, BLEND_FEATHER, align, blend_weight, change_weight, correct_lens,
-                       estimate_alignment, frame_lines, lens_keep, lift_invented, local_mean, match_colour, paste_back,
-                       unalign)
+                       estimate_alignment, frame_lines, lens_keep, local_mean, match_colour, paste_back, unalign)
 from .imageio import Photo, from_array, read_image
 
 # dlib's HOG detector finds faces from about 80 px: the photo is shrunk so that the smallest
@@ -125,16 +124,11 @@ class RemovalSettings:
     # leave a face alone when the model would have to invent its eyes (the first pass's eyes_kept below
     # EYES_INVENTED: sunglasses): the glasses stay on, and so does more of the person's identity
     skip_invented_eyes: bool = False
-    # brighten the generator's output by this factor where it invents the face behind a lens
-    # (geometry.lift_invented); 1: as the generator draws it
-    invented_gain: float = 1.0
 
     def __post_init__(self):
         for name in ("threshold", "min_area", "glasses_threshold"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise SettingError(name, f"must be within 0..1, got {getattr(self, name)}")
-        if not 0.5 <= self.invented_gain <= 2.0:  # NaN too
-            raise SettingError("invented_gain", f"must be within 0.5..2, got {self.invented_gain}")
         for name in ("min_change", "dilate", "feather", "onnx_threads", "change_low"):
             if not getattr(self, name) >= 0:  # NaN too
                 raise SettingError(name, f"must be 0 or more, got {getattr(self, name)}")
@@ -387,8 +381,6 @@ class GlassesRemover:
                 continue
             if self.settings.colour_match:
                 y_hat = match_colour(crop, y_hat, m)
-            if self.settings.invented_gain != 1.0:
-                y_hat = lift_invented(crop, y_hat, m, self.settings.invented_gain, self.settings.threshold)
             weight_crop = self.blend_weight(crop, y_hat, m)
             weight = unalign(weight_crop, al, box)
             patch = np.clip(unalign(y_hat, al, box, interpolation=cv2.INTER_CUBIC), 0.0, 255.0)
