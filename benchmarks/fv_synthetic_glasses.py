@@ -163,6 +163,13 @@ def main(argv=None) -> int:
         raise ByeGlassesError(f"--out {out_path}: exists; choose a new name")
     if args.count is not None and args.count < 2:
         raise ByeGlassesError(f"--count must be 2 or more, got {args.count}")
+    from byeglasses.cli.eval_verification import parse_variant
+    from byeglasses.errors import SettingError
+
+    try:
+        _, settings = parse_variant(f"settings:{args.settings}", RemovalSettings(checkpoint=args.checkpoint))
+    except SettingError as e:
+        raise ByeGlassesError(f"--settings {args.settings!r}: {str(e).split(': ', 2)[-1]}") from None
     pairs = read_pairs(folder / "pairs.json")
     plain, plain_person, _, missing = list_photos(folder / "glasses", folder / "plain", pairs)
     skipped = {k: v for k, v in missing.items() if k.startswith("plain/")}  # glasses/ is not used
@@ -175,9 +182,6 @@ def main(argv=None) -> int:
     people = sorted({p for p in gallery_person if (gallery_person == p).sum() >= 3})
     people = people[:args.count] if args.count else people
     lens_only = {k: GlassesDistribution(lens_weights={k: 1.0}) for k in KINDS}
-    from byeglasses.cli.eval_verification import parse_variant
-
-    _, settings = parse_variant(f"settings:{args.settings}", RemovalSettings(checkpoint=args.checkpoint))
     removers = {"after removal": GlassesRemover(settings=settings),
                 "mask blend": GlassesRemover(settings=replace(settings, blend="mask"))}
     judge = removers["after removal"]

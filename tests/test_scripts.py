@@ -67,6 +67,20 @@ def test_scripts_given_a_missing_input_say_so_in_one_line(tmp_path, argv, names)
     assert not (tmp_path / "out.safetensors").exists()
 
 
+def test_synthetic_glasses_benchmark_refuses_unknown_settings_before_any_work(tmp_path):
+    (tmp_path / "plain").mkdir()
+    (tmp_path / "pairs.json").write_text("{}")
+    for settings, says in (("nonsense=1", "'nonsense' is not a removal setting"),
+                           ("threshold=2", "threshold must be within 0..1")):
+        done = subprocess.run([sys.executable, str(ROOT / "benchmarks/fv_synthetic_glasses.py"), str(tmp_path),
+                               "--out", str(tmp_path / "out.json"), "--settings", settings],
+                              capture_output=True, text=True, timeout=300)
+        assert done.returncode == 2 and "Traceback" not in done.stderr
+        last = done.stderr.strip().splitlines()[-1]
+        assert last.startswith(f"fv_synthetic_glasses.py: error: --settings {settings!r}: ") and says in last
+        assert not (tmp_path / "out.json").exists()
+
+
 def test_every_script_says_what_it_does_in_its_help(monkeypatch, capsys):
     """`--help` prints the script's whole docstring as written (its first paragraph used to be cut
     at the end of its first line, often mid-sentence), usage lines included."""
