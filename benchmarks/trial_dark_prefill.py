@@ -14,7 +14,6 @@ Scored against the defaults in one run of the verification benchmark:
 
 import argparse
 import sys
-from pathlib import Path
 
 import cv2
 import numpy as np
@@ -32,33 +31,22 @@ def changed_region(rgb: np.ndarray, glasses_mask: np.ndarray, mode: str) -> np.n
 
 
 def main(argv=None) -> int:
-    from byeglasses.errors import ByeGlassesError
-    from byeglasses.evaluation.verification import add_trial_arguments, run_trial, save_result
+    from byeglasses.evaluation.verification import add_trial_arguments, trial_main
     from byeglasses.pipeline.remover import GlassesRemover
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_trial_arguments(ap)
     ap.add_argument("mode", choices=("telea", "darken"))
     args = ap.parse_args(argv)
-    try:
-        remover = GlassesRemover()
+    remover = GlassesRemover()
 
-        def trial(rgb):
-            first = remover.remove(rgb)
-            if not (first.glasses_mask >= 0.5).any():
-                return first.image
-            return remover.remove(changed_region(rgb, first.glasses_mask, args.mode)).image
+    def trial(rgb):
+        first = remover.remove(rgb)
+        if not (first.glasses_mask >= 0.5).any():
+            return first.image
+        return remover.remove(changed_region(rgb, first.glasses_mask, args.mode)).image
 
-        result = run_trial(args, remover, {"after removal": lambda rgb: remover.remove(rgb).image, args.mode: trial})
-    except ByeGlassesError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    print(save_result(Path(args.out), result))
-    m = result["methods"]
-    print(f"{args.mode} on {result['probes']} probes: genuine {m['after removal']['genuine_distance']:.3f} -> "
-          f"{m[args.mode]['genuine_distance']:.3f}, still glasses {m['after removal']['still_glasses']:.1%} -> "
-          f"{m[args.mode]['still_glasses']:.1%}")
-    return 0
+    return trial_main(args, remover, {"after removal": lambda rgb: remover.remove(rgb).image, args.mode: trial})
 
 
 if __name__ == "__main__":

@@ -13,7 +13,6 @@ defaults in one run of the verification benchmark:
 
 import argparse
 import sys
-from pathlib import Path
 
 import cv2
 import numpy as np
@@ -50,38 +49,24 @@ def flatten_lenses(remover, prepared, first, erode: int = ERODE, quantile: float
 
 
 def main(argv=None) -> int:
-    from byeglasses.errors import ByeGlassesError
-    from byeglasses.evaluation.verification import add_trial_arguments, paired_by_lens, run_trial, save_result
+    from byeglasses.evaluation.verification import add_trial_arguments, trial_main
     from byeglasses.pipeline.remover import GlassesRemover
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_trial_arguments(ap)
     args = ap.parse_args(argv)
-    try:
-        remover = GlassesRemover()
+    remover = GlassesRemover()
 
-        def default(rgb):
-            return remover.remove(rgb).image
+    def flattened(rgb):
+        prepared = remover.prepare(rgb)
+        first = remover.more_passes(remover.finish(prepared, *remover.classify_and_generate(prepared.crops, {})),
+                                    prepared.faces)
+        painted = flatten_lenses(remover, prepared, first)
+        if painted is None:
+            return first.image
+        return remover.more_passes(remover.remove_faces(painted, prepared.faces), prepared.faces).image
 
-        def flattened(rgb):
-            prepared = remover.prepare(rgb)
-            first = remover.more_passes(remover.finish(prepared, *remover.classify_and_generate(
-                prepared.crops, {})), prepared.faces)
-            painted = flatten_lenses(remover, prepared, first)
-            if painted is None:
-                return first.image
-            return remover.more_passes(remover.remove_faces(painted, prepared.faces), prepared.faces).image
-
-        result = run_trial(args, remover, {"after removal": default, "flattened": flattened})
-    except ByeGlassesError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    print(save_result(Path(args.out), result))
-    for kind, paired in (paired_by_lens(result) or {}).items():
-        for name, row in paired["methods"].items():
-            print(kind, name, {k: (round(v["mean"], 4), v["se"] and round(v["se"], 4)) for k, v in row.items()
-                               if isinstance(v, dict) and "mean" in v})
-    return 0
+    return trial_main(args, remover, {"after removal": lambda rgb: remover.remove(rgb).image, "flattened": flattened})
 
 
 if __name__ == "__main__":

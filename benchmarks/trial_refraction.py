@@ -16,7 +16,6 @@ unchanged photo, for comparison.
 
 import argparse
 import sys
-from pathlib import Path
 
 import cv2
 import numpy as np
@@ -56,47 +55,34 @@ def factors(text: str):
 
 
 def main(argv=None) -> int:
-    from byeglasses.errors import ByeGlassesError
-    from byeglasses.evaluation.verification import add_trial_arguments, paired_by_lens, run_trial, save_result
+    from byeglasses.evaluation.verification import add_trial_arguments, trial_main
     from byeglasses.pipeline.remover import GlassesRemover
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_trial_arguments(ap)
     ap.add_argument("--k", type=factors, default=[0.95, 1.05, 1.1], help="factors, comma-separated (default 0.95,1.05,1.1)")
     args = ap.parse_args(argv)
-    try:
-        remover = GlassesRemover()
-        last = {}
+    remover = GlassesRemover()
+    last = {}
 
-        def removed(rgb):  # each method of a probe starts from the same pipeline run
-            if last.get("rgb") is not rgb:
-                last.update(rgb=rgb, result=remover.remove(rgb))
-            return last["result"]
+    def removed(rgb):  # each method of a probe starts from the same pipeline run
+        if last.get("rgb") is not rgb:
+            last.update(rgb=rgb, result=remover.remove(rgb))
+        return last["result"]
 
-        def trial(k, on=False):
-            def method(rgb):
-                result = removed(rgb)
-                image = rgb if on else result.image
-                for face in result.faces:
-                    image = rescale_eyes(image, face.landmarks, k)
-                return image
-            return method
+    def trial(k, on=False):
+        def method(rgb):
+            result = removed(rgb)
+            image = rgb if on else result.image
+            for face in result.faces:
+                image = rescale_eyes(image, face.landmarks, k)
+            return image
+        return method
 
-        methods = {"after removal": lambda rgb: removed(rgb).image}
-        methods.update({f"rescaled {k}": trial(k) for k in args.k})
-        methods[f"glasses on, rescaled {args.k[-1]}"] = trial(args.k[-1], on=True)
-        result = run_trial(args, remover, methods)
-    except ByeGlassesError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    print(save_result(Path(args.out), result))
-    for kind, paired in (paired_by_lens(result) or {}).items():
-        for name, row in paired["methods"].items():
-            g = row.get("genuine_distance")
-            if g and g["se"] is not None:
-                print(f"{kind:>9}: {name} - after removal, genuine distance per probe "
-                      f"{g['mean']:+.4f} ± {g['se']:.4f} ({g['probes']} probes)")
-    return 0
+    methods = {"after removal": lambda rgb: removed(rgb).image}
+    methods.update({f"rescaled {k}": trial(k) for k in args.k})
+    methods[f"glasses on, rescaled {args.k[-1]}"] = trial(args.k[-1], on=True)
+    return trial_main(args, remover, methods)
 
 
 if __name__ == "__main__":

@@ -5,7 +5,6 @@ to other people's? dlib's face-recognition network is the judge (distance thresh
 from __future__ import annotations
 
 import json
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -306,6 +305,30 @@ def run_trial(args, remover, methods: Dict[str, Method]) -> dict:
                             cache=gallery_cache(folder / "plain"),
                             lens_labels=read_lens_labels(args.lens_labels) if args.lens_labels else None,
                             frames=FramesLeft(device=str(remover.device)))
+
+
+def trial_main(args, remover, methods: Dict[str, Method]) -> int:
+    """A trial script's end: `run_trial`, then `save_result` with its table printed and one line
+    per kind of lens and method, the genuine distance's mean difference per probe against the
+    reference ("after removal"). A bad input (an --out that exists, a folder without pairs.json)
+    ends with one line on stderr and 2."""
+    import sys
+
+    from ..errors import ByeGlassesError
+
+    try:
+        result = run_trial(args, remover, methods)
+    except ByeGlassesError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(save_result(Path(args.out), result))
+    for kind, paired in (paired_by_lens(result) or {}).items():
+        for name, row in paired["methods"].items():
+            g = row.get("genuine_distance")
+            if g and g["se"] is not None:
+                print(f"{kind:>9}: {name} - {REFERENCE}, genuine distance per probe "
+                      f"{g['mean']:+.4f} ± {g['se']:.4f} ({g['probes']} probes)")
+    return 0
 
 
 def list_photos(glasses_dir: Path, plain_dir: Path, pairs: Dict[str, Dict[str, List[str]]]):
