@@ -1,11 +1,11 @@
-r"""A trial (docs/verification.md, "Flattening mirrored and reflecting sunglasses"): behind sunglasses
-the generator must invent the eyes, and where the lenses reflect a scene it leaves a ghost of the
-reflection. Here the pipeline runs once; on each face whose eyes it invented (`eyes_kept` below
-EYES_INVENTED) the lens interior (the glasses mask >= 0.5 with the lenses its rims enclose filled in,
-shrunk by ERODE px in the crop, so the frame stays) is painted over in one dark colour (the
-lens's QUANTILE-th percentile, per channel), like the plain sunglasses the model learned to take
-off, and the pipeline runs again on that photo, with the same detected faces. Scored against the
-defaults in one run of the verification benchmark:
+r"""A trial that was not kept (docs/verification.md, "Mirrored sunglasses painted plain before the
+generator, tried"): behind sunglasses the generator must invent the eyes, and where the lenses
+reflect a scene it leaves a ghost of the reflection. Here the pipeline runs once; on each face
+whose eyes it invented (`eyes_kept` below EYES_INVENTED) the lens interior (the glasses mask >= 0.5
+with the lenses its rims enclose filled in, shrunk by ERODE px in the crop, so the frame stays) is
+painted over in one dark colour (the lens's QUANTILE-th percentile, per channel), like the plain
+sunglasses the model learned to take off, and the pipeline runs again on that photo, with the same
+detected faces. Scored against the defaults in one run of the verification benchmark:
 
     python benchmarks/trial_flatten.py ../shared/data/celebahq256/fv-dev --count 80 \
         --out fv_flatten_first80.json --lens-labels benchmarks/fv_dev_lens_labels.json
