@@ -11,7 +11,7 @@ import torch
 from PIL import Image, ImageDraw
 
 from byeglasses.errors import CheckpointError, InputError
-from byeglasses.identity import IdentityConfig, IdentityExtractor, load_identity_checkpoint, load_identity_extractor
+from byeglasses.identity import IdentityConfig, load_identity_checkpoint, load_identity_extractor
 from byeglasses.identity.chip import chip_theta, chip_to_image, warp_chip
 from byeglasses.identity.dlib_resnet import load_dlib_facenet, parse_dlib_network
 from byeglasses.identity.iresnet import DEPTHS, IResNet, load_iresnet, ours_to_insightface

@@ -3,7 +3,6 @@ work, and loses or overwrites nothing. The table in docs/reliability.md lists th
 
 import contextlib
 import json
-import math
 import resource
 
 import numpy as np
@@ -15,7 +14,7 @@ from safetensors.torch import save_file
 from byeglasses import cli
 from byeglasses.errors import ByeGlassesError, CheckpointError, SettingError
 from byeglasses.model import weights
-from byeglasses.model.config import Config, ModelConfig, OptimConfig, TrainConfig, get_preset
+from byeglasses.model.config import ModelConfig, OptimConfig, TrainConfig, get_preset
 from byeglasses.model.gan import ByeGlassesGAN
 from byeglasses.model.networks import Generator
 from byeglasses.training.loop import _truncate_log, train

@@ -4,7 +4,6 @@ ground-truth glasses mask, and Telea inside the model's predicted mask."""
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Dict, List, Optional

@@ -10,7 +10,6 @@ only a version, so the residual structure is recovered from the layer pattern.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Tuple
 

@@ -68,8 +68,6 @@ class Face:
 
 def detect_faces(image: np.ndarray, upsample: int = 0) -> List[Face]:
     """All faces in an (H, W, 3) uint8 RGB image, largest first."""
-    import dlib
-
     image = np.ascontiguousarray(image)
     rects, scores, _ = _detector().run(image, upsample, 0.0)
     faces = []

@@ -3,10 +3,9 @@ glasses photos (no person of an evaluation set), each seen through jittered alig
 
 from __future__ import annotations
 
-import sys
 import time
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, Sequence
 
 import cv2
 import numpy as np
