@@ -21,22 +21,22 @@ ERODE = 3  # crop pixels the filled lens is shrunk by before it is painted: the 
 QUANTILE = 25  # the lens's colour: this percentile of its pixels, per channel
 
 
-def flatten_lenses(remover, prepared, first, erode: int = ERODE, quantile: float = QUANTILE):
+def flatten_lenses(prepared, first, erode: int = ERODE, quantile: float = QUANTILE):
     """The photo of `prepared` (`GlassesRemover.prepare`) with the lenses of each face whose eyes
-    the first pass `first` (its RemovalResult) invented painted in one dark colour; None when no
-    face qualifies."""
-    from byeglasses.pipeline.geometry import fill_holes, unalign
+    the first pass `first` (`remove_prepared(prepared)`) invented painted in one dark colour, from
+    the glasses mask that pass predicted; None when no face qualifies."""
+    from byeglasses.pipeline.geometry import align, fill_holes, unalign
     from byeglasses.pipeline.remover import EYES_INVENTED
 
     rgb = prepared.rgb
     todo = [i for i, f in enumerate(first.faces) if f.changed and f.eyes_kept < EYES_INVENTED]
     if not todo:
         return None
-    _, masks = remover.run_generator(prepared.crops[todo])
     out = rgb.astype(np.float32)
     kernel = np.ones((2 * erode + 1, 2 * erode + 1), np.uint8)
-    for i, m in zip(todo, masks):
+    for i in todo:
         crop, al = prepared.crops[i], prepared.alignments[i]
+        m = align(first.glasses_mask, al)  # the predicted glasses, back on this face's crop
         lens = cv2.erode(fill_holes((m >= 0.5).astype(np.uint8)), kernel)
         if lens.sum() < 50:
             continue
@@ -56,17 +56,22 @@ def main(argv=None) -> int:
     add_trial_arguments(ap)
     args = ap.parse_args(argv)
     remover = GlassesRemover()
+    last = {}
+
+    def first_pass(rgb):  # both methods of a probe share one run of the defaults
+        if last.get("rgb") is not rgb:
+            prepared = remover.prepare(rgb)
+            last.update(rgb=rgb, prepared=prepared, first=remover.remove_prepared(prepared))
+        return last["prepared"], last["first"]
 
     def flattened(rgb):
-        prepared = remover.prepare(rgb)
-        first = remover.more_passes(remover.finish(prepared, *remover.classify_and_generate(prepared.crops, {})),
-                                    prepared.faces)
-        painted = flatten_lenses(remover, prepared, first)
+        prepared, first = first_pass(rgb)
+        painted = flatten_lenses(prepared, first)
         if painted is None:
             return first.image
         return remover.more_passes(remover.remove_faces(painted, prepared.faces), prepared.faces).image
 
-    return trial_main(args, remover, {"after removal": lambda rgb: remover.remove(rgb).image, "flattened": flattened})
+    return trial_main(args, remover, {"after removal": lambda rgb: first_pass(rgb)[1].image, "flattened": flattened})
 
 
 if __name__ == "__main__":

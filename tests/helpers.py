@@ -5,6 +5,8 @@ import struct
 import zlib
 from pathlib import Path
 
+import torch
+
 
 def bomb_png(path, side=40_000):
     """Write a ~100-byte PNG that declares side x side pixels: a decompression bomb."""
@@ -33,3 +35,21 @@ def load_script(relative: str):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+
+class SmearingGenerator(torch.nn.Module):
+    """A stand-in with the generator's interface: glasses over the template's eyes; ŷ the input
+    blurred (eyes smeared, no tint)."""
+
+    def __init__(self, resolution=128):
+        super().__init__()
+        self.r = resolution
+        self.anchor = torch.nn.Parameter(torch.zeros(()))
+
+    def forward(self, x):
+        r = self.r
+        m = torch.zeros(x.shape[0], 2, r, r)
+        m[:, 0, int(0.40 * r):int(0.56 * r), int(0.25 * r):int(0.75 * r)] = 1.0
+        y_hat = torch.nn.functional.avg_pool2d(x, 7, stride=1, padding=3, count_include_pad=False)
+        return y_hat + self.anchor, m

@@ -4,11 +4,11 @@ a clear or lightly tinted lens with its own pixels, the tint taken off."""
 import cv2
 import numpy as np
 import pytest
-import torch
 
 from byeglasses.pipeline.geometry import (correct_lens, eye_regions, fill_holes, frame_lines, lens_keep, lens_patch,
                                          match_colour)
 from byeglasses.pipeline.remover import GlassesRemover
+from helpers import SmearingGenerator
 
 R = 256
 CENTRE = (128, 128)
@@ -133,22 +133,6 @@ def test_frame_lines_finds_a_thin_rim_along_the_glasses_and_leaves_the_eyes_alon
     half = cv2.resize(np.clip(crop, 0, 255).astype(np.uint8), (R // 2, R // 2), interpolation=cv2.INTER_AREA)
     small = frame_lines(half, cv2.resize(glasses, (R // 2, R // 2)), [eye / 2])
     assert small[CENTRE[1] // 2, CENTRE[0] // 2 - 21] > 0.5
-
-
-class SmearingGenerator(torch.nn.Module):
-    """Glasses over the template's eyes; ŷ: the input blurred (eyes smeared, no tint)."""
-
-    def __init__(self, resolution=128):
-        super().__init__()
-        self.r = resolution
-        self.anchor = torch.nn.Parameter(torch.zeros(()))
-
-    def forward(self, x):
-        r = self.r
-        m = torch.zeros(x.shape[0], 2, r, r)
-        m[:, 0, int(0.40 * r):int(0.56 * r), int(0.25 * r):int(0.75 * r)] = 1.0
-        y_hat = torch.nn.functional.avg_pool2d(x, 7, stride=1, padding=3, count_include_pad=False)
-        return y_hat + self.anchor, m
 
 
 def test_lens_blend_keeps_the_photos_eyes_at_full_resolution(astronaut):

@@ -9,7 +9,7 @@ from byeglasses.evaluation.verification import (eye_boxes, eye_detail, eye_outli
                                                 run_verification, tar_at_far, verification_metrics)
 from byeglasses.errors import InputError
 from byeglasses.evaluation.frames import FramesLeft
-from helpers import load_script
+from helpers import SmearingGenerator, load_script
 
 
 def test_roc_auc_matches_pair_counting():
@@ -390,17 +390,15 @@ def test_flatten_trial_paints_only_the_lenses_of_faces_with_invented_eyes(astron
 
     from byeglasses.pipeline.remover import GlassesRemover
 
-    from test_lens_blend import SmearingGenerator
-
     trial = load_script("benchmarks/trial_flatten.py")
     remover = GlassesRemover(generator=SmearingGenerator(), resolution=128, glasses_threshold=0, passes=1)
     prepared = remover.prepare(astronaut)
-    first = remover.remove(astronaut)
+    first = remover.remove_prepared(prepared)
     assert first.faces[0].changed
     first.faces[0] = replace(first.faces[0], eyes_kept=0.9)
-    assert trial.flatten_lenses(remover, prepared, first) is None  # the eyes were the photo's: nothing to do
+    assert trial.flatten_lenses(prepared, first) is None  # the eyes were the photo's: nothing to do
     first.faces[0] = replace(first.faces[0], eyes_kept=0.1)
-    painted = trial.flatten_lenses(remover, prepared, first)
+    painted = trial.flatten_lenses(prepared, first)
     changed = np.abs(painted.astype(int) - astronaut).max(axis=2) > 0
     eyes = first.faces[0].landmarks[36:48].mean(0).astype(int)  # between the eyes, inside the "lens"
     assert changed[eyes[1], eyes[0]] and changed.mean() < 0.05

@@ -5,6 +5,7 @@ to other people's? dlib's face-recognition network is the judge (distance thresh
 from __future__ import annotations
 
 import json
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,7 +14,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 import cv2
 import numpy as np
 
-from ..errors import InputError
+from ..errors import ByeGlassesError, InputError
 from ..files import atomic_write, file_digest, write_text
 
 DLIB_THRESHOLD = 0.6  # dlib's documented same-person distance
@@ -312,10 +313,6 @@ def trial_main(args, remover, methods: Dict[str, Method]) -> int:
     per kind of lens and method, the genuine distance's mean difference per probe against the
     reference ("after removal"). A bad input (an --out that exists, a folder without pairs.json)
     ends with one line on stderr and 2."""
-    import sys
-
-    from ..errors import ByeGlassesError
-
     try:
         result = run_trial(args, remover, methods)
     except ByeGlassesError as e:

@@ -15,9 +15,8 @@ from torch import nn
 from ..errors import SettingError
 from .config import Config
 from .losses import (frame_line_targets, frame_lines_loss, hidden_weight, identity_feature_losses, identity_loss,
-                     keep_loss, keep_targets,
-                     l1_global_loss, l1_local_loss, local, lsgan_d_loss, lsgan_g_loss, pasted_composite, region_identity_loss,
-                     seg_loss)
+                     keep_loss, keep_targets, l1_global_loss, l1_local_loss, local, lsgan_d_loss, lsgan_g_loss,
+                     pasted_composite, region_identity_loss, seg_loss)
 from .networks import Generator, PatchDiscriminator
 
 LOSS_TERMS = ("d_global", "d_local", "g_global", "g_local", "l1_global", "l1_local", "seg", "id", "g_total")

@@ -266,7 +266,10 @@ class GlassesRemover:
         a path (EXIF orientation is applied). Pixels outside the blended region are unchanged.
         A face the classifier still judges as wearing glasses afterwards goes through the
         generator again, up to `passes` times in all."""
-        prepared = self.prepare(image)
+        return self.remove_prepared(self.prepare(image))
+
+    def remove_prepared(self, prepared: Prepared) -> RemovalResult:
+        """`remove` from what `prepare` gave: classify, generate, finish, and the further passes."""
         probabilities, generated = self.classify_and_generate(prepared.crops, prepared.timings)
         return self.more_passes(self.finish(prepared, probabilities, generated), prepared.faces)
 
